@@ -1,0 +1,144 @@
+"""Published page text to clean text, with a map back to the published offsets.
+
+Cleaning is a pure function of the raw file and its title: NFC, canonical tone
+placement, TCVN3 repair, removal of the page's widgets, stamp, signature and stray
+captions, and whitespace. Every character of the clean text remembers the offset
+it came from, so a citation can always be checked against the text as published.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from corpus.normalize import canonical_tones, has_diacritics, match_key, syllables
+from corpus.tcvn3 import Replacement, find_tcvn3_runs
+
+# Page furniture of the publisher's CMS, matched at the start of a line.
+_WIDGETS = re.compile(
+    r"^(Tổng số điểm của bài viết|Xếp hạng:|Click để đánh giá|Ý kiến bạn đọc|"
+    r"Những tin mới hơn|Những tin cũ hơn|Bạn đã không sử dụng Site|Tác giả bài viết:)",
+    re.IGNORECASE,
+)
+_STAMP = re.compile(
+    r"^(Thứ (hai|ba|tư|năm|sáu|bảy)|Chủ nhật)\s*-\s*\d{1,2}/\d{1,2}/\d{4}(\s+\d{1,2}:\d{2})?$",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?:;…]\s*$")
+_SPACES = re.compile(r"\s+")
+_CAPTION_MAX_WORDS = 20
+
+
+@dataclass(frozen=True)
+class CleanedText:
+    """Clean text plus, for each character, its offset in the published text."""
+
+    text: str
+    source_offsets: tuple[int, ...]  # len(text) + 1 entries; the last is the end
+
+    def to_source(self, start: int, end: int) -> tuple[int, int]:
+        """Return the published-text span that clean span [start, end) came from."""
+        if not 0 <= start <= end <= len(self.text):
+            raise ValueError(f"span [{start}, {end}) is outside the text (length {len(self.text)})")
+        if start == end:
+            return self.source_offsets[start], self.source_offsets[start]
+        return self.source_offsets[start], self.source_offsets[end - 1] + 1
+
+
+def clean_text(raw: str, title: str | None = None) -> CleanedText:
+    """Return the cleaned body of a published page: one paragraph or heading per line."""
+    lines = _lines_with_offsets(raw)
+    vocabulary = {w for line, _ in lines if not find_tcvn3_runs(line, ()) for w in syllables(line)}
+    kept = [(line, start) for line, start in lines if line.strip()]
+    kept = _drop_page_furniture(kept, title)
+    chars: list[str] = []
+    offsets: list[int] = []
+    for line, start in kept:
+        text, line_offsets = _clean_line(line, start, vocabulary)
+        if not text:
+            continue
+        if chars:
+            chars.append("\n")
+            offsets.append(offsets[-1] + 1)
+        chars.extend(text)
+        offsets.extend(line_offsets)
+    end = offsets[-1] + 1 if offsets else 0
+    return CleanedText("".join(chars), (*offsets, end))
+
+
+def _lines_with_offsets(raw: str) -> list[tuple[str, int]]:
+    result = []
+    start = 0
+    for line in raw.splitlines(keepends=True):
+        result.append((line.rstrip("\r\n"), start))
+        start += len(line)
+    return result
+
+
+def _drop_page_furniture(lines: list[tuple[str, int]], title: str | None) -> list[tuple[str, int]]:
+    kept = []
+    for i, (line, start) in enumerate(lines):
+        stripped = line.strip()
+        if i == 0 and title and match_key(stripped) == match_key(title):
+            continue
+        if _STAMP.match(stripped) or _WIDGETS.match(stripped) or _is_caption(stripped):
+            continue
+        kept.append((line, start))
+    while kept and _is_signature(kept[-1][0].strip()):
+        kept.pop()
+    return kept
+
+
+def _is_caption(line: str) -> bool:
+    """A short line with no diacritics and no sentence end: an image caption."""
+    words = line.split()
+    return (
+        0 < len(words) <= _CAPTION_MAX_WORDS
+        and not has_diacritics(line)
+        and not _SENTENCE_END.search(line)
+        and any(w.isalpha() for w in words)
+    )
+
+
+def _is_signature(line: str) -> bool:
+    """The author's signature closing an article: a short line in capitals."""
+    letters = [c for c in line if c.isalpha()]
+    return bool(letters) and len(line.split()) <= 15 and all(c.isupper() for c in letters)
+
+
+def _clean_line(line: str, start: int, vocabulary: set[str]) -> tuple[str, list[int]]:
+    repairs = find_tcvn3_runs(line, vocabulary, canonical_tones)
+    text, offsets = _apply(line, [start + i for i in range(len(line))], repairs)
+    canonical = canonical_tones(text)
+    if len(canonical) != len(text):
+        # NFC composed something; stretch the offsets over the new length.
+        offsets = [offsets[i * len(text) // len(canonical)] for i in range(len(canonical))]
+    return _collapse_spaces(canonical, offsets)
+
+
+def _apply(text: str, offsets: list[int], repairs: list[Replacement]) -> tuple[str, list[int]]:
+    out_chars: list[str] = []
+    out_offsets: list[int] = []
+    cursor = 0
+    for r in repairs:
+        out_chars.extend(text[cursor : r.start])
+        out_offsets.extend(offsets[cursor : r.start])
+        width = r.end - r.start
+        out_chars.extend(r.new)
+        out_offsets.extend(offsets[r.start + min(k, width - 1)] for k in range(len(r.new)))
+        cursor = r.end
+    out_chars.extend(text[cursor:])
+    out_offsets.extend(offsets[cursor:])
+    return "".join(out_chars), out_offsets
+
+
+def _collapse_spaces(text: str, offsets: list[int]) -> tuple[str, list[int]]:
+    out_chars: list[str] = []
+    out_offsets: list[int] = []
+    for match in re.finditer(r"\S+", text):
+        if out_chars:
+            out_chars.append(" ")
+            out_offsets.append(offsets[match.start() - 1])
+        out_chars.extend(match.group())
+        out_offsets.extend(offsets[match.start() : match.end()])
+    return "".join(out_chars), out_offsets

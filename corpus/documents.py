@@ -1,0 +1,182 @@
+"""Documents on disk: `<doc_id>.txt` as published plus `<doc_id>.json` metadata.
+
+A corpus directory holds one pair of files per document. The text file is kept
+exactly as captured; the JSON sidecar gives its title, publication date, author
+and source URL. Adding a document is dropping such a pair into the directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from corpus.clean import CleanedText, clean_text
+from corpus.errors import CorpusError, DocumentExists, DocumentNotFound
+
+DOC_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
+MAX_DOCUMENT_BYTES = 2_000_000
+_META_FIELDS = ("title", "published", "author", "url")
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a citation says about a document."""
+
+    doc_id: str
+    title: str
+    published: dt.date
+    author: str | None = None
+    url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the sidecar/API form: ISO date, no doc_id."""
+        data = asdict(self)
+        del data["doc_id"]
+        data["published"] = self.published.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document as published and as cleaned."""
+
+    meta: DocumentMeta
+    raw: str
+    cleaned: CleanedText
+
+    @property
+    def doc_id(self) -> str:
+        return self.meta.doc_id
+
+    @property
+    def text(self) -> str:
+        return self.cleaned.text
+
+
+def validate_doc_id(doc_id: str) -> str:
+    """Return `doc_id` if it is a safe file stem, else raise CorpusError."""
+    if not DOC_ID_PATTERN.match(doc_id):
+        raise CorpusError(
+            f"invalid document id {doc_id!r}: use 1-120 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return doc_id
+
+
+def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
+    """Return validated metadata from a sidecar or request body."""
+    unknown = set(data) - set(_META_FIELDS)
+    if unknown:
+        raise CorpusError(f"unknown metadata field(s) {sorted(unknown)}; allowed: {list(_META_FIELDS)}")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise CorpusError(f"document {doc_id!r} has no title")
+    published = data.get("published")
+    try:
+        date = dt.date.fromisoformat(str(published))
+    except ValueError:
+        raise CorpusError(f"document {doc_id!r}: published {published!r} is not a date (YYYY-MM-DD)") from None
+    optional = {k: data.get(k) for k in ("author", "url")}
+    for key, value in optional.items():
+        if value is not None and not isinstance(value, str):
+            raise CorpusError(f"document {doc_id!r}: {key} must be a string")
+    return DocumentMeta(validate_doc_id(doc_id), title.strip(), date, optional["author"], optional["url"])
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Return `data` decoded as UTF-8, or raise CorpusError naming `name`."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CorpusError(f"{name} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+
+
+def make_document(meta: DocumentMeta, raw: str) -> Document:
+    """Return the document with its cleaned text; raise CorpusError if nothing is left."""
+    cleaned = clean_text(raw, meta.title)
+    if not cleaned.text.strip():
+        raise CorpusError(f"document {meta.doc_id!r} has no text after cleaning")
+    return Document(meta, raw, cleaned)
+
+
+def read_document(text_path: Path) -> Document:
+    """Return the document stored as `text_path` and its JSON sidecar."""
+    doc_id = validate_doc_id(text_path.stem)
+    meta_path = text_path.with_suffix(".json")
+    if not meta_path.exists():
+        raise CorpusError(f"{text_path.name} has no metadata file {meta_path.name} beside it")
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{meta_path.name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{meta_path.name} must hold a JSON object")
+    raw = decode_text(text_path.read_bytes(), text_path.name)
+    return make_document(parse_meta(doc_id, data), raw)
+
+
+def document_paths(corpus_dir: Path) -> list[Path]:
+    """Return the document text files of `corpus_dir`, sorted by id."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus directory {corpus_dir} does not exist (set VIQA_CORPUS_DIR or --corpus-dir)")
+    return sorted(corpus_dir.glob("*.txt"))
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """Return every document of `corpus_dir`, sorted by id."""
+    return [read_document(path) for path in document_paths(corpus_dir)]
+
+
+def corpus_fingerprint(corpus_dir: Path) -> str:
+    """Return a hash of every document and sidecar in `corpus_dir`."""
+    digest = hashlib.sha256()
+    for path in document_paths(corpus_dir):
+        for part in (path, path.with_suffix(".json")):
+            digest.update(part.name.encode())
+            digest.update(part.read_bytes() if part.exists() else b"")
+    return digest.hexdigest()
+
+
+def write_document(corpus_dir: Path, meta: DocumentMeta, raw: str, *, replace: bool = False) -> Document:
+    """Validate and store a document pair in `corpus_dir`; return the document."""
+    document = make_document(meta, raw)
+    text_path = corpus_dir / f"{meta.doc_id}.txt"
+    if text_path.exists() and not replace:
+        raise DocumentExists(f"document {meta.doc_id!r} already exists; use PUT /documents/{meta.doc_id} to replace it")
+    if not text_path.exists() and replace:
+        raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
+    # Sidecar first: a text file without its sidecar would fail the corpus load.
+    _write_atomic(text_path.with_suffix(".json"), json.dumps(meta.to_json(), ensure_ascii=False, indent=2) + "\n")
+    _write_atomic(text_path, raw)
+    return document
+
+
+def delete_document(corpus_dir: Path, doc_id: str) -> None:
+    """Remove a document pair from `corpus_dir`."""
+    text_path = corpus_dir / f"{validate_doc_id(doc_id)}.txt"
+    if not text_path.exists():
+        raise DocumentNotFound(f"no document {doc_id!r} in {corpus_dir}")
+    text_path.unlink()
+    text_path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
