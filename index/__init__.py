@@ -1,0 +1,1 @@
+"""Embeddings, FAISS persistence, index builds and search over them."""

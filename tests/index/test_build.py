@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus.chunk import ChunkSettings
+from corpus.errors import IndexBusy
+from index.build import needs_rebuild, update_index, writer_lock
+from index.store import load_version
+from tests.conftest import THIRD, KeywordEmbedder, write_document
+
+SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
+
+
+def test_an_update_embeds_only_new_chunks(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    embedder = KeywordEmbedder()
+    first = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    assert first.embedded == first.chunks == first.added and first.removed == 0
+
+    write_document(small_corpus, *THIRD)
+    embedder.passages_embedded = 0
+    second = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    new_chunks = [c for c in load_version(index_dir).chunks if c.doc_id == "cong-doan"]
+    assert second.embedded == embedder.passages_embedded == len(new_chunks) == second.added
+    assert second.removed == 0 and second.chunks == first.chunks + len(new_chunks)
+
+
+def test_removed_documents_leave_the_index(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    first = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    gone = sum(1 for c in load_version(index_dir).chunks if c.doc_id == "dai-hoi")
+    (small_corpus / "dai-hoi.txt").unlink()
+    (small_corpus / "dai-hoi.json").unlink()
+    second = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    assert (second.removed, second.embedded, second.chunks) == (gone, 0, first.chunks - gone)
+    assert "dai-hoi" not in load_version(index_dir).documents
+
+
+def test_needs_rebuild_follows_the_corpus(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    assert needs_rebuild(small_corpus, index_dir)
+    update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    assert not needs_rebuild(small_corpus, index_dir)
+    write_document(small_corpus, *THIRD)
+    assert needs_rebuild(small_corpus, index_dir)
+
+
+def test_a_second_writer_is_turned_away(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    with writer_lock(index_dir), pytest.raises(IndexBusy, match="another writer"):
+        update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from corpus.chunk import ChunkSettings
+from corpus.errors import IndexMismatch, IndexNotFound
+from index.build import chunker_config, update_index
+from index.live import LiveIndex
+from index.search import search
+from index.store import check_compatible, current_version, load_version
+from tests.conftest import KeywordEmbedder
+
+SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
+
+
+def test_round_trip_keeps_hits_and_manifest(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    loaded = load_version(index_dir)
+    assert loaded.version == report.version == current_version(index_dir)
+    manifest = loaded.manifest
+    assert (manifest.embedder, manifest.dimension, manifest.chunker) == ("keyword-test", 256, chunker_config(SETTINGS))
+    assert manifest.chunk_count == len(loaded.chunks) == loaded.vectors.ntotal == report.chunks
+    assert manifest.document_count == 2 and len(manifest.corpus_fingerprint) == 64
+    assert set(manifest.checksums) == {"faiss.index", "chunks.jsonl", "documents.jsonl"}
+
+    hits = search(loaded, keyword_embedder, "Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3)
+    assert "18 Hồ Xuân Hương" in hits[0].chunk.text
+    again = load_version(index_dir)
+    assert [(h.chunk.chunk_id, h.score) for h in search(again, keyword_embedder, "Trụ sở chuyển về đâu", 3)] == [
+        (h.chunk.chunk_id, h.score) for h in search(loaded, keyword_embedder, "Trụ sở chuyển về đâu", 3)
+    ]
+    assert again.manifest == manifest
+
+
+def test_documents_are_stored_with_clean_text_for_citations(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
+    loaded = load_version(tmp_path / "index")
+    for chunk in loaded.chunks:
+        assert loaded.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+
+
+def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound, match="viqa index"):
+        load_version(tmp_path / "nothing")
+
+
+def test_index_of_another_embedder_or_chunker_is_refused(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    manifest = load_version(index_dir).manifest
+    with pytest.raises(IndexMismatch, match=r"keyword-test.*other-model.*viqa index --full"):
+        check_compatible(manifest, "other-model", 256, chunker_config(SETTINGS))
+    with pytest.raises(IndexMismatch, match="chunker settings"):
+        LiveIndex(index_dir, keyword_embedder, dataclasses.replace(SETTINGS, max_tokens=99))
+    with pytest.raises(IndexMismatch, match="384 dims"):
+        LiveIndex(index_dir, KeywordEmbedder(dim=384), SETTINGS)
+
+
+def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    chunks_file = index_dir / "versions" / report.version / "chunks.jsonl"
+    chunks_file.write_text(chunks_file.read_text(encoding="utf-8")[:-50], encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="checksum"):
+        load_version(index_dir)
+
+
+def test_a_manifest_that_disagrees_with_the_vectors_is_refused(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    manifest_file = index_dir / "versions" / report.version / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest["dimension"] = 128
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="dimension"):
+        load_version(index_dir)
