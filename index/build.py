@@ -88,8 +88,12 @@ def update_index(
 
 
 def _update_locked(
-    corpus_dir: Path, index_dir: Path, embedder: Embedder, settings: ChunkSettings,
-    full: bool, progress: Progress | None,
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    full: bool,
+    progress: Progress | None,
 ) -> UpdateReport:
     started = time.perf_counter()
     fingerprint = corpus_fingerprint(corpus_dir)
@@ -104,7 +108,10 @@ def _update_locked(
     vectors = np.stack([known[c.chunk_id] for c in chunks]) if chunks else np.zeros((0, embedder.dim), np.float32)
     stored = [_stored(d, len(per_document[d.doc_id])) for d in documents]
     version = save_version(
-        index_dir, vectors, chunks, stored,
+        index_dir,
+        vectors,
+        chunks,
+        stored,
         {
             "viqa_version": metadata.version("viqa"),
             "embedder": embedder.name,
@@ -117,8 +124,12 @@ def _update_locked(
     old_ids = {c.chunk_id for c in previous.chunks} if previous else set()
     new_ids = {c.chunk_id for c in chunks}
     return UpdateReport(
-        version=version, documents=len(documents), chunks=len(chunks),
-        added=len(new_ids - old_ids), removed=len(old_ids - new_ids), embedded=len(missing),
+        version=version,
+        documents=len(documents),
+        chunks=len(chunks),
+        added=len(new_ids - old_ids),
+        removed=len(old_ids - new_ids),
+        embedded=len(missing),
         seconds=time.perf_counter() - started,
     )
 

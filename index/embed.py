@@ -107,9 +107,7 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise RetrievalError(
-                "the sentence-transformers backend is not installed: pip install -e '.[st]'"
-            ) from None
+            raise RetrievalError("the sentence-transformers backend is not installed: pip install -e '.[st]'") from None
         self._model: Any = SentenceTransformer(model, device="cpu")
         self.prompts = prompts if prompts is not None else prompts_for(model)
         # sentence-transformers 5.x renamed the dimension getter; accept both.
@@ -121,8 +119,12 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         vectors = self._model.encode(
-            list(texts), prompt=prompt or None, batch_size=self._batch_size,
-            convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False,
+            list(texts),
+            prompt=prompt or None,
+            batch_size=self._batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
         return _normalised(np.asarray(vectors).reshape(len(texts), self.dim))
 

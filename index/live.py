@@ -9,7 +9,7 @@ from pathlib import Path
 from corpus.chunk import ChunkSettings
 from index.build import chunker_config
 from index.embed import Embedder
-from index.search import Hit, search
+from index.search import Retriever, SearchConfig, SearchOutcome
 from index.store import IndexVersion, check_compatible, current_version, load_version
 
 log = logging.getLogger(__name__)
@@ -18,33 +18,40 @@ log = logging.getLogger(__name__)
 class LiveIndex:
     """Serves the published version; `refresh` swaps in a newer one between requests."""
 
-    def __init__(self, index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> None:
+    def __init__(
+        self, index_dir: Path, embedder: Embedder, settings: ChunkSettings, config: SearchConfig | None = None
+    ) -> None:
         self.index_dir = index_dir
         self.embedder = embedder
+        self.config = config or SearchConfig()
         self._chunker = chunker_config(settings)
         self._lock = threading.Lock()
-        self._version = self._load(None)
+        self._retriever = self._load(None)
+
+    @property
+    def retriever(self) -> Retriever:
+        """Return the retriever being served; callers keep it for the whole request."""
+        return self._retriever
 
     @property
     def version(self) -> IndexVersion:
-        """Return the version being served; callers keep it for the whole request."""
-        return self._version
+        return self._retriever.version
 
-    def search(self, query: str, top_k: int) -> list[Hit]:
+    def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
         """Return the top passages for `query` from the version being served."""
-        return search(self._version, self.embedder, query, top_k)
+        return self._retriever.search(query, top_k, config or self.config)
 
     def refresh(self) -> bool:
         """Load the published version if it is newer than the served one; return True if swapped."""
         with self._lock:
             published = current_version(self.index_dir)
-            if published is None or published == self._version.version:
+            if published is None or published == self.version.version:
                 return False
-            self._version = self._load(published)
+            self._retriever = self._load(published)
             log.info("now serving index version %s", published)
             return True
 
-    def _load(self, version: str | None) -> IndexVersion:
+    def _load(self, version: str | None) -> Retriever:
         loaded = load_version(self.index_dir, version)
         check_compatible(loaded.manifest, self.embedder.name, self.embedder.dim, self._chunker)
-        return loaded
+        return Retriever.build(loaded, self.embedder)

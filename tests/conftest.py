@@ -14,20 +14,24 @@ from index.embed import Prompts
 
 DOCS = {
     "thanh-lap": (
-        "Thành lập Đảng bộ Khối", "1994-01-27",
+        "Thành lập Đảng bộ Khối",
+        "1994-01-27",
         "Đảng bộ Khối các cơ quan thành phố được thành lập ngày 27-01-1994. "
         "Lúc mới thành lập có 59 tổ chức đảng cơ sở với 2.522 đảng viên.\n"
         "I. Trụ sở\nTrụ sở đặt tại số 6 đường Đinh Tiên Hoàng. Năm 2006 trụ sở chuyển về số 18 Hồ Xuân Hương.",
     ),
     "dai-hoi": (
-        "Các kỳ Đại hội", "2024-01-16",
+        "Các kỳ Đại hội",
+        "2024-01-16",
         "I. Đại hội lần thứ nhất\nĐại hội lần thứ nhất họp trong hai ngày 9 và 10 tháng 2 năm 1996. "
         "Đại hội bầu Ban Chấp hành gồm 27 đồng chí.\n"
         "II. Truyền thống\nGương mẫu, đoàn kết, sáng tạo là truyền thống của cán bộ, đảng viên.",
     ),
 }
 THIRD = (
-    "cong-doan", "Công đoàn Viên chức", "2004-05-19",
+    "cong-doan",
+    "Công đoàn Viên chức",
+    "2004-05-19",
     "Công đoàn Viên chức thành phố có quyết định thành lập ngày 19/5/2004. Công đoàn có 12.000 đoàn viên.",
 )
 
@@ -103,12 +107,23 @@ def tiny_st_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     hf_dir = root / "hf"
     BertModel(config).save_pretrained(hf_dir)
     fast.save_pretrained(hf_dir)

@@ -29,8 +29,11 @@ def _document(text: str = TEXT, doc_id: str = "lich-su") -> Document:
 def test_sentences_split_at_sentence_ends_only() -> None:
     text = "Ngày 27-01-1994 thành lập. TP. Hải Phòng có 59 tổ chức, 2.522 đảng viên. “Gương mẫu” là truyền thống."
     sentences = [text[s:e] for s, e in split_sentences(text)]
-    assert sentences == ["Ngày 27-01-1994 thành lập.", "TP. Hải Phòng có 59 tổ chức, 2.522 đảng viên.",
-                         "“Gương mẫu” là truyền thống."]
+    assert sentences == [
+        "Ngày 27-01-1994 thành lập.",
+        "TP. Hải Phòng có 59 tổ chức, 2.522 đảng viên.",
+        "“Gương mẫu” là truyền thống.",
+    ]
 
 
 def test_offsets_reproduce_every_chunk() -> None:
@@ -44,7 +47,11 @@ def test_no_chunk_crosses_a_section() -> None:
     document = _document()
     chunks = split_into_chunks(document, SMALL)
     assert [c.section for c in chunks][0] is None
-    assert {c.section for c in chunks} == {None, "I. Thành lập và ổn định tổ chức", "II. TRUYỀN THỐNG VÀ BÀI HỌC KINH NGHIỆM"}
+    assert {c.section for c in chunks} == {
+        None,
+        "I. Thành lập và ổn định tổ chức",
+        "II. TRUYỀN THỐNG VÀ BÀI HỌC KINH NGHIỆM",
+    }
     for chunk in chunks:
         if chunk.section:
             heading_at = document.text.index(chunk.section)
@@ -72,7 +79,9 @@ def test_consecutive_chunks_of_a_section_overlap_by_one_sentence() -> None:
 
 def test_ids_are_stable_when_text_is_appended() -> None:
     before = split_into_chunks(_document(), SMALL)
-    grown = split_into_chunks(_document(TEXT + "\nIII. Phương hướng mới\nNăm 2024, Đảng bộ tiếp tục phát triển."), SMALL)
+    grown = split_into_chunks(
+        _document(TEXT + "\nIII. Phương hướng mới\nNăm 2024, Đảng bộ tiếp tục phát triển."), SMALL
+    )
     assert {c.chunk_id for c in before} <= {c.chunk_id for c in grown}
     assert len(grown) > len(before)
 

@@ -13,8 +13,14 @@ from corpus.normalize import match_key
 ARTICLE_2019 = DEFAULT_CORPUS_DIR / "2019-01-04-25-nam-hoat-dong-va-truong-thanh.txt"
 ARTICLE_2024 = DEFAULT_CORPUS_DIR / "2024-01-16-30-nam-xay-dung-va-phat-trien.txt"
 WIDGETS = (
-    "Tổng số điểm của bài viết", "Click để đánh giá bài viết", "Ý kiến bạn đọc", "Những tin mới hơn",
-    "Những tin cũ hơn", "Bạn đã không sử dụng Site", "Xếp hạng", "Tác giả bài viết",
+    "Tổng số điểm của bài viết",
+    "Click để đánh giá bài viết",
+    "Ý kiến bạn đọc",
+    "Những tin mới hơn",
+    "Những tin cũ hơn",
+    "Bạn đã không sử dụng Site",
+    "Xếp hạng",
+    "Tác giả bài viết",
     "dai hoi dang bo khoi cac co quan tp hai phong",  # stray image caption
     "Thứ sáu - 04/01/2019",  # publication stamp
 )
@@ -30,7 +36,9 @@ def test_tcvn3_sentence_is_recovered() -> None:
 def test_tcvn3_repair_on_inline_text() -> None:
     garbled = "Đảng ủy đã chỉ đạo; tÝch cùc thực hiện c \u0327c chuyan ®Ò cô thÓ ho \u0327 NghÞ quyÕt của Đảng."
     cleaned = clean_text(garbled + "\nChuyên đề học tập được triển khai.")
-    assert cleaned.text.startswith("Đảng ủy đã chỉ đạo; tích cực thực hiện các chuyên đề cụ thể hóa Nghị quyết của Đảng.")
+    assert cleaned.text.startswith(
+        "Đảng ủy đã chỉ đạo; tích cực thực hiện các chuyên đề cụ thể hóa Nghị quyết của Đảng."
+    )
 
 
 @pytest.mark.parametrize("path", [ARTICLE_2019, ARTICLE_2024])

@@ -13,7 +13,9 @@ from corpus.errors import CorpusError
 def test_corpus_holds_the_two_articles_with_metadata() -> None:
     documents = load_corpus(DEFAULT_CORPUS_DIR)
     assert [d.doc_id for d in documents] == [
-        "2019-01-04-25-nam-hoat-dong-va-truong-thanh", "2024-01-16-30-nam-xay-dung-va-phat-trien"]
+        "2019-01-04-25-nam-hoat-dong-va-truong-thanh",
+        "2024-01-16-30-nam-xay-dung-va-phat-trien",
+    ]
     assert [d.meta.published.isoformat() for d in documents] == ["2019-01-04", "2024-01-16"]
     assert all(d.meta.title.startswith(("25 năm", "30 năm")) for d in documents)
 

@@ -27,7 +27,9 @@ def test_an_update_embeds_only_new_chunks(small_corpus: Path, tmp_path: Path) ->
     assert second.removed == 0 and second.chunks == first.chunks + len(new_chunks)
 
 
-def test_removed_documents_leave_the_index(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_removed_documents_leave_the_index(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     index_dir = tmp_path / "index"
     first = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
     gone = sum(1 for c in load_version(index_dir).chunks if c.doc_id == "dai-hoi")
@@ -38,7 +40,9 @@ def test_removed_documents_leave_the_index(small_corpus: Path, tmp_path: Path, k
     assert "dai-hoi" not in load_version(index_dir).documents
 
 
-def test_needs_rebuild_follows_the_corpus(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_needs_rebuild_follows_the_corpus(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     index_dir = tmp_path / "index"
     assert needs_rebuild(small_corpus, index_dir)
     update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)

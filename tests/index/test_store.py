@@ -10,14 +10,16 @@ from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch, IndexNotFound
 from index.build import chunker_config, update_index
 from index.live import LiveIndex
-from index.search import search
-from index.store import check_compatible, current_version, load_version
+from index.search import Retriever
+from index.store import IndexVersion, check_compatible, current_version, load_version
 from tests.conftest import KeywordEmbedder
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
 
 
-def test_round_trip_keeps_hits_and_manifest(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_round_trip_keeps_hits_and_manifest(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     index_dir = tmp_path / "index"
     report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
     loaded = load_version(index_dir)
@@ -28,16 +30,21 @@ def test_round_trip_keeps_hits_and_manifest(small_corpus: Path, tmp_path: Path, 
     assert manifest.document_count == 2 and len(manifest.corpus_fingerprint) == 64
     assert set(manifest.checksums) == {"faiss.index", "chunks.jsonl", "documents.jsonl"}
 
-    hits = search(loaded, keyword_embedder, "Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3)
+    hits = Retriever.build(loaded, keyword_embedder).search("Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3).hits
     assert "18 Hồ Xuân Hương" in hits[0].chunk.text
     again = load_version(index_dir)
-    assert [(h.chunk.chunk_id, h.score) for h in search(again, keyword_embedder, "Trụ sở chuyển về đâu", 3)] == [
-        (h.chunk.chunk_id, h.score) for h in search(loaded, keyword_embedder, "Trụ sở chuyển về đâu", 3)
-    ]
+
+    def ranked(version: IndexVersion) -> list[tuple[str, float]]:
+        outcome = Retriever.build(version, keyword_embedder).search("Trụ sở chuyển về đâu", 3)
+        return [(h.chunk.chunk_id, h.score) for h in outcome.hits]
+
+    assert ranked(again) == ranked(loaded)
     assert again.manifest == manifest
 
 
-def test_documents_are_stored_with_clean_text_for_citations(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_documents_are_stored_with_clean_text_for_citations(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
     loaded = load_version(tmp_path / "index")
     for chunk in loaded.chunks:
@@ -49,7 +56,9 @@ def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
         load_version(tmp_path / "nothing")
 
 
-def test_index_of_another_embedder_or_chunker_is_refused(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_index_of_another_embedder_or_chunker_is_refused(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     index_dir = tmp_path / "index"
     update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
     manifest = load_version(index_dir).manifest
@@ -70,7 +79,9 @@ def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_
         load_version(index_dir)
 
 
-def test_a_manifest_that_disagrees_with_the_vectors_is_refused(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_a_manifest_that_disagrees_with_the_vectors_is_refused(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
     index_dir = tmp_path / "index"
     report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
     manifest_file = index_dir / "versions" / report.version / "manifest.json"

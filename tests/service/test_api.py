@@ -70,7 +70,9 @@ def test_documents_list_and_health(client: TestClient) -> None:
         ({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
     ],
 )
-def test_bad_search_input_gets_a_clear_4xx(client: TestClient, request_kwargs: dict, status: int, fragment: str) -> None:
+def test_bad_search_input_gets_a_clear_4xx(
+    client: TestClient, request_kwargs: dict, status: int, fragment: str
+) -> None:
     response = client.post("/search", **request_kwargs)
     assert response.status_code == status
     body = response.json()

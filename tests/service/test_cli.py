@@ -20,7 +20,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_index_then_ask_prints_cited_passages(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_index_then_ask_prints_cited_passages(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
     code, out, err = run(capsys, *dirs, "index")
     assert code == 0, err
@@ -51,7 +53,9 @@ def test_ask_json_is_the_api_response(small_corpus: Path, tmp_path: Path, capsys
         (("ask", "   "), "query must not be empty"),
     ],
 )
-def test_errors_exit_non_zero_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], fragment: str) -> None:
+def test_errors_exit_non_zero_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], fragment: str
+) -> None:
     code, out, err = run(capsys, "--index-dir", str(tmp_path / "index"), *args)
     assert code != 0
     assert err.startswith("viqa: error:") and err.count("\n") == 1 and fragment in err
@@ -68,7 +72,10 @@ def test_serve_builds_the_index_and_answers_over_http(small_corpus: Path, tmp_pa
     env = {**os.environ, "VIQA_CORPUS_DIR": str(small_corpus), "VIQA_INDEX_DIR": str(tmp_path / "index")}
     server = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"

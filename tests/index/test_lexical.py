@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from index.lexical import LexicalIndex, terms
+from index.restore import DiacriticRestorer
+
+PASSAGES = [
+    "Đảng bộ Khối các cơ quan thành phố được thành lập ngày 27-01-1994.",
+    "Trụ sở cơ quan Đảng ủy Khối chuyển về số 18 Hồ Xuân Hương năm 2006.",
+    "Đại hội bầu Ban Chấp hành gồm 27 đồng chí, Ban Thường vụ gồm 9 ủy viên.",
+]
+
+
+def test_terms_are_syllables_and_bigrams() -> None:
+    assert terms("Thành lập Đảng bộ", folded=False) == ["thành", "lập", "đảng", "bộ", "thành_lập", "lập_đảng", "đảng_bộ"]
+    assert terms("Thành lập", folded=True) == ["thanh", "lap", "thanh_lap"]
+    assert "nào" not in terms("thành lập năm nào", folded=False, query=True)
+
+
+def test_bm25_finds_the_passage_with_or_without_diacritics() -> None:
+    index = LexicalIndex.build(PASSAGES)
+    assert int(index.scores("Trụ sở chuyển về đâu?").argmax()) == 1
+    assert int(index.scores("tru so chuyen ve dau").argmax()) == 1
+    assert int(index.scores("dang bo khoi thanh lap nam nao").argmax()) == 0
+
+
+def test_restorer_uses_the_corpus_vocabulary_in_context() -> None:
+    restorer = DiacriticRestorer.build(PASSAGES)
+    assert restorer.restore("dang bo khoi thanh lap nam nao") == "đảng bộ khối thành lập năm nào"
+    assert restorer.restore("ban chap hanh gom bao nhieu dong chi") == "ban chấp hành gồm bao nhiêu đồng chí"
+
+
+def test_restorer_leaves_accented_and_foreign_queries_alone() -> None:
+    restorer = DiacriticRestorer.build(PASSAGES)
+    assert restorer.restore("Đảng bộ thành lập năm nào?") is None
+    assert restorer.restore("When was the party committee founded?") is None
