@@ -19,9 +19,7 @@ TokenCounter = Callable[[str], int]
 _HEADING = re.compile(r"^[IVXLC]+\.\s+\S")
 # A sentence ends at . ! ? … (or the "./." closing mark) before an upper-case letter,
 # digit, quote or bracket; the look-behind skips abbreviations such as "TP." or "v.v.".
-_SENTENCE_BREAK = re.compile(
-    r"(?<!\bTP\.)(?<!\bTp\.)(?<!\bv\.v\.)(?<!\bTS\.)(?<=[.!?…])\s+(?=[\"“(\[]?[\dA-ZÀ-Ỹ])"
-)
+_SENTENCE_BREAK = re.compile(r"(?<!\bTP\.)(?<!\bTp\.)(?<!\bv\.v\.)(?<!\bTS\.)(?<=[.!?…])\s+(?=[\"“(\[]?[\dA-ZÀ-Ỹ])")
 _SOFT_BREAKS = (re.compile(r"(?<=;)\s+"), re.compile(r"(?<=,)\s+"), re.compile(r"\s+"))
 
 
@@ -113,7 +111,9 @@ def _sections(
         yield heading, spans
 
 
-def _fit(text: str, start: int, end: int, max_tokens: int, count_tokens: TokenCounter, level: int = 0) -> list[tuple[int, int]]:
+def _fit(
+    text: str, start: int, end: int, max_tokens: int, count_tokens: TokenCounter, level: int = 0
+) -> list[tuple[int, int]]:
     """Split an over-long sentence at ";", then ",", then spaces, until pieces fit."""
     if count_tokens(text[start:end]) <= max_tokens or level == len(_SOFT_BREAKS):
         return [(start, end)]

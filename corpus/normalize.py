@@ -14,9 +14,7 @@ _TONES = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, do
 # Syllable-final "oa", "oe", "uy" (no coda) carry the tone on the first vowel in the
 # modern placement ("hóa", "thủy"); the older one puts it on the second ("hoá", "thuỷ").
 # "qu" + "y" is an onset plus a vowel ("quý"), so the tone there stays on the "y".
-_OLD_STYLE = re.compile(
-    r"(?<![qQ])([oOuU])([aAeEyY])([" + _TONES + r"])(?![^\W\d_])", re.UNICODE
-)
+_OLD_STYLE = re.compile(r"(?<![qQ])([oOuU])([aAeEyY])([" + _TONES + r"])(?![^\W\d_])", re.UNICODE)
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")

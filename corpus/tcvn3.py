@@ -15,12 +15,8 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-_TCVN3_CHARS = (
-    "µ¸¶·¹¨»¾¼½Æ©ÇÊÈÉË®ÌÐÎÏÑªÒÕÓÔÖ×ÝØÜÞßãáâä«åèæçé¬êíëìîïóñòô\xadõøö÷ùúýûüþ¡¢§£¤¥¦"
-)
-_UNICODE_CHARS = (
-    "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵĂÂĐÊÔƠƯ"
-)
+_TCVN3_CHARS = "µ¸¶·¹¨»¾¼½Æ©ÇÊÈÉË®ÌÐÎÏÑªÒÕÓÔÖ×ÝØÜÞßãáâä«åèæçé¬êíëìîïóñòô\xadõøö÷ùúýûüþ¡¢§£¤¥¦"
+_UNICODE_CHARS = "àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵĂÂĐÊÔƠƯ"
 _DECODE = str.maketrans(_TCVN3_CHARS, _UNICODE_CHARS)
 
 # Latin-1 letters that are also ordinary Vietnamese letters in Unicode text, so their
@@ -29,8 +25,7 @@ _VIETNAMESE_LATIN1 = set("ÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝàáâãèéêìíòó
 _MARKERS = set(_TCVN3_CHARS) - _VIETNAMESE_LATIN1
 
 # What NFKC leaves of TCVN3 code points, mapped back to the code points.
-_NFKC_UNDO = (("\u0020\u0327", "¸"), ("\u0020\u0308", "¨"), ("1\u20444", "¼"),
-              ("1\u20442", "½"), ("3\u20444", "¾"))
+_NFKC_UNDO = (("\u0020\u0327", "¸"), ("\u0020\u0308", "¨"), ("1\u20444", "¼"), ("1\u20442", "½"), ("3\u20444", "¾"))
 # ASCII letters that may stand for a TCVN3 code point NFKC flattened ("ª" -> "a").
 _NFKC_AMBIGUOUS = {"a": "ª", "1": "¹"}
 
