@@ -17,9 +17,9 @@ import httpx
 from pydantic import ValidationError
 
 from corpus.errors import InvalidQuery, RetrievalError
+from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.build import UpdateReport, needs_rebuild, update_index
 from index.embed import Embedder, load_embedder
-from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.live import LiveIndex
 from index.search import MODES
 from service.settings import Settings

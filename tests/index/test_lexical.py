@@ -11,7 +11,15 @@ PASSAGES = [
 
 
 def test_terms_are_syllables_and_bigrams() -> None:
-    assert terms("Thành lập Đảng bộ", folded=False) == ["thành", "lập", "đảng", "bộ", "thành_lập", "lập_đảng", "đảng_bộ"]
+    assert terms("Thành lập Đảng bộ", folded=False) == [
+        "thành",
+        "lập",
+        "đảng",
+        "bộ",
+        "thành_lập",
+        "lập_đảng",
+        "đảng_bộ",
+    ]
     assert terms("Thành lập", folded=True) == ["thanh", "lap", "thanh_lap"]
     assert "nào" not in terms("thành lập năm nào", folded=False, query=True)
 
