@@ -14,7 +14,10 @@ _TONES = "\u0300\u0301\u0303\u0309\u0323"  # grave, acute, tilde, hook above, do
 # Syllable-final "oa", "oe", "uy" (no coda) carry the tone on the first vowel in the
 # modern placement ("hóa", "thủy"); the older one puts it on the second ("hoá", "thuỷ").
 # "qu" + "y" is an onset plus a vowel ("quý"), so the tone there stays on the "y".
-_OLD_STYLE = re.compile(r"(?<![qQ])([oOuU])([aAeEyY])([" + _TONES + r"])(?![^\W\d_])", re.UNICODE)
+# In NFD a dot below sorts before a circumflex or breve ("ậ" = a + dot + circumflex), and
+# Python's \w does not count combining marks, so the look-ahead names them explicitly:
+# "luận" and "Huệ" carry two marks on their last vowel and must not match.
+_OLD_STYLE = re.compile(r"(?<![qQ])([oOuU])([aAeEyY])([" + _TONES + r"])(?![^\W\d_]|[\u0300-\u036f])")
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")

@@ -10,7 +10,7 @@ def test_old_and_new_tone_placement_share_one_form() -> None:
 
 
 def test_tone_placement_leaves_other_syllables_alone() -> None:
-    for word in ("quý", "hoàng", "thuyền", "người", "Nghị quyết"):
+    for word in ("quý", "hoàng", "thuyền", "người", "Nghị quyết", "luận", "kỷ luật", "hoặc", "Huệ", "thuận"):
         assert canonical_tones(word) == word
 
 
