@@ -104,9 +104,17 @@ def _sections(
         if _HEADING.match(line):
             if spans:
                 yield heading, spans
-            heading, spans = line, []
+            heading = line
+            # "I. THÀNH LẬP ..." is one unit, not the sentence "I." and another.
+            spans = [_Span(a, b, number) for a, b in _fit(text, start, end, settings.max_tokens, count_tokens)]
+            continue
+        budget = settings.max_tokens
+        if heading is not None and len(spans) == 1 and text[spans[0].start : spans[0].end] == heading:
+            # A heading alone says little; leave room for it in the first piece after it.
+            budget = max(settings.max_tokens - count_tokens(heading), settings.max_tokens // 4)
         for s, e in split_sentences(text, start, end):
-            spans.extend(_Span(a, b, number) for a, b in _fit(text, s, e, settings.max_tokens, count_tokens))
+            spans.extend(_Span(a, b, number) for a, b in _fit(text, s, e, budget, count_tokens))
+            budget = settings.max_tokens
     if spans:
         yield heading, spans
 
