@@ -110,3 +110,13 @@ def test_real_articles_chunk_within_budget(max_tokens: int) -> None:
         for chunk in chunks:
             assert document.text[chunk.start : chunk.end] == chunk.text
             assert approximate_tokens(chunk.text) <= max_tokens
+
+
+def test_a_heading_is_never_a_chunk_on_its_own() -> None:
+    long_sentence = "Đảng ủy lâm thời đã " + " ".join(["lãnh đạo ổn định tổ chức"] * 9) + "."
+    document = _document("II. THÀNH LẬP ĐẢNG BỘ KHỐI (1994 - 1995)\n" + long_sentence)
+    chunks = split_into_chunks(document, SMALL)
+    assert chunks[0].text.startswith("II. THÀNH LẬP ĐẢNG BỘ KHỐI (1994 - 1995)\nĐảng ủy")
+    assert all(approximate_tokens(c.text) <= SMALL.max_tokens for c in chunks)
+    for real in load_corpus(DEFAULT_CORPUS_DIR):
+        assert all(c.text != c.section for c in split_into_chunks(real, ChunkSettings()))
