@@ -146,6 +146,14 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def pipeline_fingerprint() -> str:
+    """Return a hash of the code that turns documents into chunks; a change means re-chunking."""
+    digest = hashlib.sha256()
+    for name in ("normalize.py", "tcvn3.py", "clean.py", "chunk.py", "documents.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
 def write_document(corpus_dir: Path, meta: DocumentMeta, raw: str, *, replace: bool = False) -> Document:
     """Validate and store a document pair in `corpus_dir`; return the document."""
     document = make_document(meta, raw)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.chunk import Chunk, ChunkSettings, split_into_chunks
-from corpus.documents import Document, corpus_fingerprint, load_corpus
+from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline_fingerprint
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound
 from index.embed import Embedder
 from index.store import IndexVersion, StoredDocument, check_compatible, current_version, load_version, save_version
@@ -61,12 +61,16 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 
 
 def needs_rebuild(corpus_dir: Path, index_dir: Path) -> bool:
-    """Return True when no index is published or it was built from another corpus state."""
+    """Return True when no index is published, or it was built from other documents or other chunking code."""
     try:
         live = load_version(index_dir)
     except (IndexNotFound, IndexMismatch):
         return True
-    return live.manifest.corpus_fingerprint != corpus_fingerprint(corpus_dir)
+    manifest = live.manifest
+    return (
+        manifest.corpus_fingerprint != corpus_fingerprint(corpus_dir)
+        or manifest.pipeline_fingerprint != pipeline_fingerprint()
+    )
 
 
 def update_index(
@@ -119,6 +123,7 @@ def _update_locked(
             "prompts": asdict(embedder.prompts),
             "chunker": chunker_config(settings),
             "corpus_fingerprint": fingerprint,
+            "pipeline_fingerprint": pipeline_fingerprint(),
         },
     )
     old_ids = {c.chunk_id for c in previous.chunks} if previous else set()

@@ -7,6 +7,8 @@ every passage three ways, fuse the ranks, drop near-duplicates, pick highlights.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,12 +16,16 @@ import numpy as np
 
 from corpus.chunk import Chunk, split_sentences
 from corpus.documents import DocumentMeta
+from corpus.normalize import fold_diacritics, has_diacritics, syllables
 from index.embed import Embedder
-from index.lexical import LexicalIndex
+from index.lexical import QUESTION_WORDS, LexicalIndex
 from index.restore import DiacriticRestorer
 from index.store import IndexVersion
+from index.translate import Glossary
 
 Mode = Literal["dense", "bm25", "hybrid"]
+_EVIDENCE_DEPTH = 3  # passages searched for the question's terms
+_FOLDED_QUESTION_WORDS = frozenset(fold_diacritics(w) for w in QUESTION_WORDS)
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 
 
@@ -33,7 +39,8 @@ class SearchConfig:
     lexical_weight: float = 1.0
     sentence_weight: float = 0.5
     restore_diacritics: bool = True
-    min_confidence: float = 0.0  # below this the response says no passage answers
+    translate_english: bool = True
+    min_confidence: float = 0.475  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.5  # share of a passage already shown by a higher hit that makes it a duplicate
 
 
@@ -54,8 +61,8 @@ class SearchOutcome:
 
     hits: list[Hit]
     answerable: bool
-    confidence: float
-    restored_query: str | None  # the query with diacritics restored, when that was done
+    confidence: float  # share of the question's distinctive terms found in the best passage
+    rewritten_query: str | None  # the query as searched: diacritics restored or English translated
 
 
 @dataclass
@@ -68,6 +75,9 @@ class Retriever:
     sentences: LexicalIndex
     sentence_spans: list[tuple[int, int, int]]  # (chunk row, start, end) in chunk text
     restorer: DiacriticRestorer
+    glossary: Glossary
+    term_sets: list[frozenset[str]]  # folded syllables of each chunk
+    idf: dict[str, float]
 
     @classmethod
     def build(cls, version: IndexVersion, embedder: Embedder) -> Retriever:
@@ -76,7 +86,12 @@ class Retriever:
         spans = [(row, s, e) for row, text in enumerate(texts) for s, e in split_sentences(text)]
         sentences = LexicalIndex.build([texts[row][s:e] for row, s, e in spans])
         restorer = DiacriticRestorer.build(d.text for d in version.documents.values())
-        return cls(version, embedder, LexicalIndex.build(texts), sentences, spans, restorer)
+        term_sets = [frozenset(syllables(fold_diacritics(t))) for t in texts]
+        frequency = Counter(term for terms in term_sets for term in terms)
+        idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
+        return cls(
+            version, embedder, LexicalIndex.build(texts), sentences, spans, restorer, Glossary.load(), term_sets, idf
+        )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
         """Return the `top_k` best passages for `query`."""
@@ -84,25 +99,56 @@ class Retriever:
         chunks = self.version.chunks
         if not chunks:
             return SearchOutcome([], False, 0.0, None)
-        restored = self.restorer.restore(query) if config.restore_diacritics else None
-        text = restored or query
-        dense = self._dense_scores(text) if config.mode != "bm25" else np.zeros(len(chunks), np.float32)
-        sentence_scores = self.sentences.scores(text)
+        dense_text, lexical_text, evidence_text = self._rewrite(query, config)
+        dense = self._dense_scores(dense_text) if config.mode != "bm25" else np.zeros(len(chunks), np.float32)
+        sentence_scores = self.sentences.scores(lexical_text)
         best_sentence = self._best_sentences(sentence_scores)
         if config.mode == "dense":
             fused = dense
         elif config.mode == "bm25":
-            fused = self.lexical.scores(text)
+            fused = self.lexical.scores(lexical_text)
         else:
             fused = (
                 config.dense_weight * _rrf(dense, config.rrf_k)
-                + config.lexical_weight * _rrf(self.lexical.scores(text), config.rrf_k)
+                + config.lexical_weight * _rrf(self.lexical.scores(lexical_text), config.rrf_k)
                 + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k)
             )
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
-        confidence = float(dense[order[0]]) if config.mode != "bm25" and order else 0.0
-        return SearchOutcome(hits, confidence >= config.min_confidence, confidence, restored)
+        confidence = self._coverage(evidence_text, order[:_EVIDENCE_DEPTH])
+        rewritten = lexical_text if lexical_text != query else None
+        return SearchOutcome(hits, confidence >= config.min_confidence, confidence, rewritten)
+
+    def _coverage(self, query: str, rows: list[int]) -> float:
+        """Return the largest IDF-weighted share of the query's terms that one of `rows` contains.
+
+        A question the collection cannot answer usually names something it never mentions
+        (a year, a title, a figure), so its distinctive terms are missing from every passage.
+        """
+        words = {w for w in syllables(fold_diacritics(query)) if w not in _FOLDED_QUESTION_WORDS}
+        weights = {w: self.idf.get(w, self._unseen_idf) for w in words}
+        total = sum(weights.values())
+        if not total or not rows:
+            return 0.0
+        return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
+
+    @property
+    def _unseen_idf(self) -> float:
+        return math.log((len(self.term_sets) + 1) / 0.5)
+
+    def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
+        """Return the texts to embed, to match, and to look for in the evidence.
+
+        Diacritics are restored when the query has none; an English query gets Vietnamese
+        keywords from the glossary for matching, and only those count as evidence.
+        """
+        restored = self.restorer.restore(query) if config.restore_diacritics else None
+        if restored:
+            return restored, restored, restored
+        translated = None if has_diacritics(query) or not config.translate_english else self.glossary.translate(query)
+        if translated:
+            return query, f"{query} {translated}", translated
+        return query, query, query
 
     def _dense_scores(self, query: str) -> np.ndarray:
         vector = np.ascontiguousarray(self.embedder.embed_queries([query]), dtype=np.float32)

@@ -30,7 +30,7 @@ from corpus.chunk import Chunk
 from corpus.documents import DocumentMeta
 from corpus.errors import IndexMismatch, IndexNotFound
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 VERSIONS = "versions"
 _FILES = ("faiss.index", "chunks.jsonl", "documents.jsonl")
@@ -58,6 +58,7 @@ class Manifest:
     prompts: dict[str, str]
     chunker: dict[str, Any]
     corpus_fingerprint: str
+    pipeline_fingerprint: str
     document_count: int
     chunk_count: int
     created_at: str

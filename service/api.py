@@ -136,7 +136,7 @@ def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> Sear
         took_ms=round(took_ms, 2),
         answerable=outcome.answerable,
         confidence=round(outcome.confidence, 4),
-        restored_query=outcome.restored_query,
+        rewritten_query=outcome.rewritten_query,
     )
 
 

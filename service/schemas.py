@@ -59,7 +59,9 @@ class SearchResponse(BaseModel):
     confidence: float = Field(
         description="Cosine similarity of the best passage; `answerable` compares it to a threshold."
     )
-    restored_query: str | None = Field(None, description="The query with diacritics restored, when it had none.")
+    rewritten_query: str | None = Field(
+        None, description="The query as searched: diacritics restored, or English terms translated to Vietnamese."
+    )
 
 
 class DocumentSummary(BaseModel):

