@@ -159,7 +159,10 @@ def write_document(corpus_dir: Path, meta: DocumentMeta, raw: str, *, replace: b
     document = make_document(meta, raw)
     text_path = corpus_dir / f"{meta.doc_id}.txt"
     if text_path.exists() and not replace:
-        raise DocumentExists(f"document {meta.doc_id!r} already exists; use PUT /documents/{meta.doc_id} to replace it")
+        raise DocumentExists(
+            f"document {meta.doc_id!r} already exists; "
+            f"replace it with PUT /documents/{meta.doc_id} or `viqa add --replace`"
+        )
     if not text_path.exists() and replace:
         raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
     # Sidecar first: a text file without its sidecar would fail the corpus load.

@@ -88,17 +88,19 @@ def update_index(
         full: embed every chunk again instead of reusing the live version's vectors.
     """
     with writer_lock(index_dir):
-        return _update_locked(corpus_dir, index_dir, embedder, settings, full, progress)
+        return update_locked(corpus_dir, index_dir, embedder, settings, full=full, progress=progress)
 
 
-def _update_locked(
+def update_locked(
     corpus_dir: Path,
     index_dir: Path,
     embedder: Embedder,
     settings: ChunkSettings,
-    full: bool,
-    progress: Progress | None,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
 ) -> UpdateReport:
+    """`update_index` for a caller that already holds `writer_lock(index_dir)`."""
     started = time.perf_counter()
     fingerprint = corpus_fingerprint(corpus_dir)
     documents = load_corpus(corpus_dir)

@@ -51,6 +51,22 @@ class LiveIndex:
             log.info("now serving index version %s", published)
             return True
 
+    def watch(self, interval: float) -> threading.Event:
+        """Poll for newly published versions every `interval` seconds; set the returned event to stop."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # a bad new version must not stop the service serving the old one
+                    log.exception(
+                        "could not load the newly published index version; still serving %s", self.version.version
+                    )
+
+        threading.Thread(target=loop, name="viqa-index-watch", daemon=True).start()
+        return stop
+
     def _load(self, version: str | None) -> Retriever:
         loaded = load_version(self.index_dir, version)
         check_compatible(loaded.manifest, self.embedder.name, self.embedder.dim, self._chunker)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus.documents import DocumentMeta
 from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
-from index.embed import load_embedder
+from index.embed import Embedder, load_embedder
 from index.live import LiveIndex
 from index.search import Hit
+from service.deps import Config, Live
 from service.schemas import (
     MAX_TOP_K,
     Citation,
@@ -33,12 +34,18 @@ from service.schemas import (
     SearchResult,
 )
 from service.settings import Settings
+from service.writes import write_routes
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, live: LiveIndex | None = None) -> FastAPI:
-    """Return the app; the index is loaded once, at start-up, unless `live` is given."""
+def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedder: Embedder | None = None) -> FastAPI:
+    """Return the app; the index is loaded once, at start-up, unless `live` is given.
+
+    Args:
+        writer_embedder: embeds the chunks of documents added over HTTP (default: a second
+            instance of the configured embedder, loaded at the first write).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +53,11 @@ def create_app(settings: Settings, live: LiveIndex | None = None) -> FastAPI:
             settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings(), settings.search_config()
         )
         app.state.settings = settings
+        app.state.writer_embedder = writer_embedder
+        stop = app.state.live.watch(settings.reload_interval) if settings.reload_interval else None
         yield
+        if stop:
+            stop.set()
 
     app = FastAPI(
         title="viqa",
@@ -56,19 +67,8 @@ def create_app(settings: Settings, live: LiveIndex | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(_routes())
+    app.include_router(write_routes())
     return app
-
-
-def get_live(request: Request) -> LiveIndex:
-    return request.app.state.live  # type: ignore[no-any-return]
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-Live = Annotated[LiveIndex, Depends(get_live)]
-Config = Annotated[Settings, Depends(get_settings)]
 
 
 def _routes() -> APIRouter:

@@ -16,12 +16,14 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from corpus.errors import InvalidQuery, RetrievalError
+from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta
+from corpus.errors import CorpusError, InvalidQuery, RetrievalError
 from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.build import UpdateReport, needs_rebuild, update_index
 from index.embed import Embedder, load_embedder
 from index.live import LiveIndex
 from index.search import MODES
+from index.writer import add_document, new_doc_id, remove_document
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -69,6 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the HTTP API's JSON response instead of text")
     ask.set_defaults(command=_ask)
 
+    add = commands.add_parser("add", help="add documents to the corpus and update the index")
+    add.add_argument(
+        "files", nargs="+", type=Path, help="UTF-8 text files; metadata from flags or a <name>.json beside each"
+    )
+    add.add_argument("--title", help="title (one file only; else from <name>.json)")
+    add.add_argument("--published", help="publication date YYYY-MM-DD (one file only)")
+    add.add_argument("--author", help="author (one file only)")
+    add.add_argument("--url", help="source URL (one file only)")
+    add.add_argument("--replace", action="store_true", help="replace a document that has the same id")
+    add.set_defaults(command=_add)
+
+    remove = commands.add_parser("remove", help="remove a document from the corpus and the index")
+    remove.add_argument("doc_id", help="id of the document (see GET /documents)")
+    remove.set_defaults(command=_remove)
+
     evaluate = commands.add_parser("eval", help="score retrieval on the question set; print and save a report")
     evaluate.add_argument("--url", help="evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process")
     evaluate.add_argument(
@@ -94,11 +111,7 @@ def _first_error(exc: ValidationError) -> str:
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     report = _update(settings, load_embedder(settings.embedder), full=args.full)
-    print(
-        f"index version {report.version}: {report.documents} documents, {report.chunks} chunks "
-        f"(+{report.added} -{report.removed}, {report.embedded} embedded) "
-        f"in {report.seconds:.1f}s -> {settings.index_dir}"
-    )
+    print(f"{_describe(report)} -> {settings.index_dir}")
     return 0
 
 
@@ -114,6 +127,71 @@ def _update(settings: Settings, embedder: Embedder, full: bool = False) -> Updat
         return update_index(
             settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), full=full, progress=progress
         )
+
+
+def _add(args: argparse.Namespace, settings: Settings) -> int:
+    flags = {"title": args.title, "published": args.published, "author": args.author, "url": args.url}
+    if len(args.files) > 1 and any(flags.values()):
+        raise CorpusError(
+            "--title, --published, --author and --url describe one file; give a <name>.json per file instead"
+        )
+    embedder = load_embedder(settings.embedder)
+    for path in args.files:
+        if not path.is_file():
+            raise CorpusError(f"{path} is not a file")
+        fields = _sidecar(path) | {k: v for k, v in flags.items() if v is not None}
+        checked = parse_meta("new", fields)
+        stem = path.stem.lower()
+        doc_id = (
+            stem
+            if DOC_ID_PATTERN.match(stem)
+            else new_doc_id(settings.corpus_dir, checked.title, str(checked.published))
+        )
+        meta = parse_meta(doc_id, fields)
+        raw = decode_text(path.read_bytes(), str(path))
+        report = add_document(
+            settings.corpus_dir,
+            settings.index_dir,
+            embedder,
+            settings.chunk_settings(),
+            meta,
+            raw,
+            replace=args.replace,
+        )
+        print(f"added {doc_id}: {_describe(report)}")
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: Settings) -> int:
+    report = remove_document(
+        settings.corpus_dir,
+        settings.index_dir,
+        load_embedder(settings.embedder),
+        settings.chunk_settings(),
+        args.doc_id,
+    )
+    print(f"removed {args.doc_id}: {_describe(report)}")
+    return 0
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    sidecar = path.with_suffix(".json")
+    if not sidecar.exists():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{sidecar} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{sidecar} must hold a JSON object")
+    return data
+
+
+def _describe(report: UpdateReport) -> str:
+    return (
+        f"index version {report.version}: {report.documents} documents, {report.chunks} chunks "
+        f"(+{report.added} -{report.removed}, {report.embedded} embedded) in {report.seconds:.1f}s"
+    )
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:

@@ -95,3 +95,26 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="Machine-readable error type.")
     detail: str = Field(description="What is wrong and how to fix it.")
+
+
+class DocumentIn(BaseModel):
+    """A document to add or replace; the metadata names match the citation's."""
+
+    title: str = Field(description="Title of the document.")
+    published: str = Field(description="Publication date, YYYY-MM-DD.")
+    text: str = Field(description="The text as published, UTF-8, one paragraph per line.")
+    author: str | None = None
+    url: str | None = None
+
+
+class DocumentWriteResult(BaseModel):
+    """What a write did to the corpus and the index."""
+
+    doc_id: str
+    index_version: str
+    documents: int
+    chunks: int
+    added: int = Field(description="Chunks new in this index version.")
+    removed: int = Field(description="Chunks of the previous version that are gone.")
+    embedded: int = Field(description="Chunks sent to the embedder.")
+    seconds: float

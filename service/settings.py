@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS_DIR
@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated from the previous chunk.")
     host: str = Field("127.0.0.1", description="Address `viqa serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `viqa serve` listens on.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token of the write endpoints (POST/PUT/DELETE /documents); unset disables them."
+    )
+    reload_interval: float = Field(
+        1.0, ge=0, description="Seconds between checks for a newer index version (0: never); swaps without restart."
+    )
     max_query_chars: int = Field(1000, ge=10, description="Longest accepted query, in characters.")
     mode: Mode = Field(_SEARCH.mode, description="Retrieval: 'hybrid' (default), 'dense' or 'bm25'.")
     dense_weight: float = Field(_SEARCH.dense_weight, ge=0, description="Weight of the dense ranking in hybrid fusion.")

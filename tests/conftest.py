@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class KeywordEmbedder:
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
         for word in syllables(fold_diacritics(text)):
-            vector[hash(word) % self.dim] += 1.0
+            vector[zlib.crc32(word.encode()) % self.dim] += 1.0  # stable across processes
         norm = np.linalg.norm(vector)
         return vector / norm if norm else vector
 

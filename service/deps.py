@@ -1,0 +1,51 @@
+"""What routes get from the app: the live index, the settings, the admin check."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from index.embed import Embedder, load_embedder
+from index.live import LiveIndex
+from service.settings import Settings
+
+
+def get_live(request: Request) -> LiveIndex:
+    return request.app.state.live  # type: ignore[no-any-return]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+Live = Annotated[LiveIndex, Depends(get_live)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+_writer_embedder_lock = threading.Lock()
+
+
+def get_writer_embedder(request: Request) -> Embedder:
+    """Return the embedder of index updates: its own instance, so queries are not queued behind a build."""
+    state = request.app.state
+    with _writer_embedder_lock:
+        if getattr(state, "writer_embedder", None) is None:
+            state.writer_embedder = load_embedder(state.settings.embedder)
+    return state.writer_embedder  # type: ignore[no-any-return]
+
+
+def require_admin(request: Request, settings: Config) -> None:
+    """Let a request through only with the configured bearer token."""
+    if settings.admin_token is None:
+        raise HTTPException(403, "write endpoints are disabled: set VIQA_ADMIN_TOKEN to enable them")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "missing bearer token (Authorization: Bearer <token>)", {"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(token.encode(), settings.admin_token.get_secret_value().encode()):
+        raise HTTPException(403, "invalid bearer token")
+
+
+WriterEmbedder = Annotated[Embedder, Depends(get_writer_embedder)]
+Admin = Depends(require_admin)

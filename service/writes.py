@@ -1,0 +1,139 @@
+"""Write endpoints: add, replace and remove documents while the service runs.
+
+Each call validates the input, updates corpus and index under the writer lock (in a
+worker thread, so searches go on), and swaps the new index version in before it
+returns, so the new document answers questions as soon as the call is done.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from corpus.documents import MAX_DOCUMENT_BYTES, decode_text, parse_meta, validate_doc_id
+from corpus.errors import CorpusError
+from index.build import UpdateReport
+from index.writer import add_document, new_doc_id, remove_document
+from service.deps import Admin, Config, Live, WriterEmbedder
+from service.schemas import DocumentIn, DocumentWriteResult
+
+_MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 64_000  # the text plus its metadata fields
+_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": DocumentIn.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "title", "published"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "UTF-8 text file"},
+                    "title": {"type": "string"},
+                    "published": {"type": "string", "description": "YYYY-MM-DD"},
+                    "author": {"type": "string"},
+                    "url": {"type": "string"},
+                },
+            }
+        },
+    },
+}
+
+
+def write_routes() -> APIRouter:
+    """Return the router of the write endpoints; each needs the admin bearer token."""
+    router = APIRouter(dependencies=[Admin], tags=["documents (write)"])
+
+    @router.post(
+        "/documents", status_code=201, response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY}
+    )
+    async def create_document(
+        request: Request, live: Live, settings: Config, embedder: WriterEmbedder
+    ) -> DocumentWriteResult:
+        """Add a document (JSON, or a multipart upload of a UTF-8 text file); answer with its new id."""
+        fields, raw = await _read_document(request)
+        checked = parse_meta("new", fields)  # title and date are valid before an id is made of them
+        meta = parse_meta(new_doc_id(settings.corpus_dir, checked.title, checked.published.isoformat()), fields)
+        doc_id = meta.doc_id
+        report = await run_in_threadpool(
+            add_document, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), meta, raw
+        )
+        return _result(doc_id, report, live)
+
+    @router.put("/documents/{doc_id}", response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY})
+    async def replace_document(
+        doc_id: str, request: Request, live: Live, settings: Config, embedder: WriterEmbedder
+    ) -> DocumentWriteResult:
+        """Replace a document's text and metadata."""
+        fields, raw = await _read_document(request)
+        meta = parse_meta(validate_doc_id(doc_id), fields)
+        report = await run_in_threadpool(
+            add_document,
+            settings.corpus_dir,
+            settings.index_dir,
+            embedder,
+            settings.chunk_settings(),
+            meta,
+            raw,
+            replace=True,
+        )
+        return _result(doc_id, report, live)
+
+    @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
+    async def delete_document(
+        doc_id: str, live: Live, settings: Config, embedder: WriterEmbedder
+    ) -> DocumentWriteResult:
+        """Remove a document and its chunks."""
+        report = await run_in_threadpool(
+            remove_document, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), doc_id
+        )
+        return _result(doc_id, report, live)
+
+    return router
+
+
+def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResult:
+    live.refresh()  # serve the new version before answering, not at the next poll
+    return DocumentWriteResult(
+        doc_id=doc_id,
+        index_version=report.version,
+        documents=report.documents,
+        chunks=report.chunks,
+        added=report.added,
+        removed=report.removed,
+        embedded=report.embedded,
+        seconds=round(report.seconds, 3),
+    )
+
+
+async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
+    """Return (metadata fields, text) from a JSON body or a multipart upload."""
+    if int(request.headers.get("content-length") or 0) > _MAX_REQUEST_BYTES:
+        raise HTTPException(
+            413, f"request body over {_MAX_REQUEST_BYTES} bytes; documents are limited to {MAX_DOCUMENT_BYTES}"
+        )
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise CorpusError("multipart upload needs a 'file' field holding the UTF-8 text")
+        raw = decode_text(await upload.read(_MAX_REQUEST_BYTES), upload.filename or "the uploaded file")
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+        return {k: v or None for k, v in fields.items()}, raw
+    if content_type.startswith("application/json"):
+        try:
+            body = DocumentIn.model_validate(json.loads(await request.body()))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise HTTPException(400, "the request body is not valid JSON") from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            raise CorpusError(problems) from None
+        if len(body.text.encode()) > MAX_DOCUMENT_BYTES:
+            raise CorpusError(f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
+        return body.model_dump(exclude={"text"}), body.text
+    raise HTTPException(415, "send the document as application/json or multipart/form-data")
