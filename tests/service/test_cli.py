@@ -93,3 +93,45 @@ def test_serve_builds_the_index_and_answers_over_http(small_corpus: Path, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_add_and_remove_documents(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    assert run(capsys, *dirs, "index")[0] == 0
+    source = tmp_path / "Cong-Doan.txt"
+    source.write_text("Công đoàn Viên chức thành phố có 12.000 đoàn viên.", encoding="utf-8")
+    code, out, err = run(capsys, *dirs, "add", str(source), "--title", "Công đoàn", "--published", "2004-05-19")
+    assert code == 0, err
+    assert out.startswith("added cong-doan: ") and "(+1 -0, 1 embedded)" in out
+
+    code, out, err = run(capsys, *dirs, "add", str(source), "--title", "Công đoàn", "--published", "2004-05-19")
+    assert code == 1 and "already exists" in err and "--replace" in err
+
+    (tmp_path / "Cong-Doan.json").write_text('{"title": "Công đoàn mới", "published": "2005-01-01"}', encoding="utf-8")
+    code, out, err = run(capsys, *dirs, "add", str(source), "--replace")
+    assert code == 0, err
+    assert json.loads((small_corpus / "cong-doan.json").read_text(encoding="utf-8"))["title"] == "Công đoàn mới"
+
+    code, out, err = run(capsys, *dirs, "remove", "cong-doan")
+    assert code == 0 and out.startswith("removed cong-doan: ") and "-1" in out
+    assert not (small_corpus / "cong-doan.txt").exists()
+    code, out, err = run(capsys, *dirs, "remove", "cong-doan")
+    assert code == 1 and "no document 'cong-doan'" in err
+
+
+def test_add_refuses_bad_metadata_before_writing(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    source = tmp_path / "x.txt"
+    source.write_text("Nội dung.", encoding="utf-8")
+    code, _, err = run(capsys, *dirs, "add", str(source), "--title", "T", "--published", "2025-13-01")
+    assert code == 1 and "not a date" in err
+    code, _, err = run(capsys, *dirs, "add", str(source), str(source), "--title", "T")
+    assert code == 1 and "one file" in err
+    assert sorted(p.name for p in small_corpus.iterdir()) == [
+        "dai-hoi.json",
+        "dai-hoi.txt",
+        "thanh-lap.json",
+        "thanh-lap.txt",
+    ]
