@@ -18,7 +18,15 @@ from corpus.chunk import Chunk, ChunkSettings, split_into_chunks
 from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline_fingerprint
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound
 from index.embed import Embedder
-from index.store import IndexVersion, StoredDocument, check_compatible, current_version, load_version, save_version
+from index.store import (
+    IndexVersion,
+    Manifest,
+    StoredDocument,
+    check_compatible,
+    current_version,
+    load_version,
+    save_version,
+)
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 _BATCH = 16
@@ -66,11 +74,7 @@ def needs_rebuild(corpus_dir: Path, index_dir: Path) -> bool:
         live = load_version(index_dir)
     except (IndexNotFound, IndexMismatch):
         return True
-    manifest = live.manifest
-    return (
-        manifest.corpus_fingerprint != corpus_fingerprint(corpus_dir)
-        or manifest.pipeline_fingerprint != pipeline_fingerprint()
-    )
+    return not _up_to_date(live.manifest, corpus_fingerprint(corpus_dir))
 
 
 def update_index(
@@ -103,10 +107,15 @@ def update_locked(
     """`update_index` for a caller that already holds `writer_lock(index_dir)`."""
     started = time.perf_counter()
     fingerprint = corpus_fingerprint(corpus_dir)
+    previous = None if full else _reusable(index_dir, embedder, settings)
+    if previous and _up_to_date(previous.manifest, fingerprint):
+        manifest = previous.manifest
+        return UpdateReport(
+            previous.version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started
+        )
     documents = load_corpus(corpus_dir)
     per_document = {d.doc_id: split_into_chunks(d, settings, embedder.count_tokens) for d in documents}
     chunks = [c for d in documents for c in per_document[d.doc_id]]
-    previous = None if full else _reusable(index_dir, embedder, settings)
     known = _vectors_by_id(previous) if previous else {}
     missing = [c for c in chunks if c.chunk_id not in known]
     fresh = _embed(missing, embedder, progress)
@@ -151,6 +160,11 @@ def _reusable(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> I
     except IndexMismatch:
         return None
     return live
+
+
+def _up_to_date(manifest: Manifest, fingerprint: str) -> bool:
+    """Return True when the live version was built from these documents by this chunking code."""
+    return manifest.corpus_fingerprint == fingerprint and manifest.pipeline_fingerprint == pipeline_fingerprint()
 
 
 def _vectors_by_id(version: IndexVersion) -> dict[str, np.ndarray]:

@@ -70,3 +70,14 @@ def test_an_index_built_by_other_chunking_code_needs_a_rebuild(
     manifest["pipeline_fingerprint"] = "built-by-older-code"
     manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
     assert needs_rebuild(small_corpus, index_dir)
+
+
+def test_an_update_with_nothing_changed_publishes_nothing(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
+    index_dir = tmp_path / "index"
+    first = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    again = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    assert again.version == first.version and (again.added, again.removed, again.embedded) == (0, 0, 0)
+    assert again.chunks == first.chunks
+    assert update_index(small_corpus, index_dir, keyword_embedder, SETTINGS, full=True).version != first.version
