@@ -21,6 +21,7 @@ from corpus.clean import CleanedText, clean_text
 from corpus.errors import CorpusError, DocumentExists, DocumentNotFound
 
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_DOCUMENT_BYTES = 2_000_000
 _META_FIELDS = ("title", "published", "author", "url")
 
@@ -80,6 +81,8 @@ def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
         raise CorpusError(f"document {doc_id!r} has no title")
     published = data.get("published")
     try:
+        if not _ISO_DATE.match(str(published)):  # fromisoformat also takes "20250101"
+            raise ValueError
         date = dt.date.fromisoformat(str(published))
     except ValueError:
         raise CorpusError(f"document {doc_id!r}: published {published!r} is not a date (YYYY-MM-DD)") from None

@@ -2,13 +2,18 @@
 
 Each change validates its input completely before touching anything, then, holding
 the index's single-writer lock, writes the corpus files and publishes a new index
-version that embeds only the new chunks. A crash between the two steps leaves the
-previous index version serving; the next update picks the corpus change up.
+version that embeds only the new chunks. If publishing fails, the corpus files are
+put back as they were, so a refused change leaves nothing behind; a crash between
+the two steps leaves the previous index version serving, and the next update picks
+the corpus change up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from corpus.chunk import ChunkSettings
@@ -41,13 +46,23 @@ def add_document(
     raw: str,
     *,
     replace: bool = False,
+    new_id: bool = False,
     progress: Progress | None = None,
-) -> UpdateReport:
-    """Store a new (or, with `replace`, changed) document and publish the index that has it."""
+) -> tuple[DocumentMeta, UpdateReport]:
+    """Store a new (or, with `replace`, changed) document and publish the index that has it.
+
+    Args:
+        new_id: ignore `meta.doc_id` and give the document an unused id made of its date
+            and title, chosen under the writer lock so concurrent adds cannot collide.
+    """
     make_document(meta, raw)  # refuse bad input before taking the lock or writing anything
     with writer_lock(index_dir):
-        write_document(corpus_dir, meta, raw, replace=replace)
-        return update_locked(corpus_dir, index_dir, embedder, settings, progress=progress)
+        if new_id:
+            meta = dataclasses.replace(meta, doc_id=new_doc_id(corpus_dir, meta.title, meta.published.isoformat()))
+        with _restored_on_failure(corpus_dir, meta.doc_id):
+            write_document(corpus_dir, meta, raw, replace=replace)
+            report = update_locked(corpus_dir, index_dir, embedder, settings, progress=progress)
+    return meta, report
 
 
 def remove_document(
@@ -55,8 +70,29 @@ def remove_document(
 ) -> UpdateReport:
     """Delete a document and publish the index without its chunks."""
     validate_doc_id(doc_id)
-    if not (corpus_dir / f"{doc_id}.txt").exists():
-        raise DocumentNotFound(f"no document {doc_id!r} in {corpus_dir}")
     with writer_lock(index_dir):
-        delete_document(corpus_dir, doc_id)
-        return update_locked(corpus_dir, index_dir, embedder, settings)
+        if not (corpus_dir / f"{doc_id}.txt").exists():
+            raise DocumentNotFound(f"no document {doc_id!r} in {corpus_dir}")
+        with _restored_on_failure(corpus_dir, doc_id):
+            delete_document(corpus_dir, doc_id)
+            return update_locked(corpus_dir, index_dir, embedder, settings)
+
+
+@contextmanager
+def _restored_on_failure(corpus_dir: Path, doc_id: str) -> Iterator[None]:
+    """Put the document's files back as they were if the block raises."""
+    paths = [corpus_dir / f"{doc_id}{suffix}" for suffix in (".txt", ".json")]
+    saved = {path: path.read_bytes() if path.exists() else None for path in paths}
+    try:
+        yield
+    except BaseException:
+        for path, content in saved.items():
+            _restore(path, content)
+        raise
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    if content is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(content)

@@ -169,8 +169,9 @@ def _summary(meta: DocumentMeta, chunk_count: int) -> DocumentSummary:
     )
 
 
-def _error(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content=ErrorResponse(error=error, detail=detail).model_dump())
+def _error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    content = ErrorResponse(error=error, detail=detail).model_dump()
+    return JSONResponse(status_code=status, content=content, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -190,7 +191,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)
 
     @app.exception_handler(RetrievalError)
     async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"viqa: error: invalid setting: {_first_error(exc)}", file=sys.stderr)
         return 2
-    except RetrievalError as exc:
+    except (RetrievalError, OSError, httpx.HTTPError) as exc:
         print(f"viqa: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -149,7 +149,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         )
         meta = parse_meta(doc_id, fields)
         raw = decode_text(path.read_bytes(), str(path))
-        report = add_document(
+        _, report = add_document(
             settings.corpus_dir,
             settings.index_dir,
             embedder,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_TOP_K = 50
 
@@ -99,6 +99,8 @@ class ErrorResponse(BaseModel):
 
 class DocumentIn(BaseModel):
     """A document to add or replace; the metadata names match the citation's."""
+
+    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(description="Title of the document.")
     published: str = Field(description="Publication date, YYYY-MM-DD.")

@@ -8,6 +8,8 @@ returns, so the new document answers questions as soon as the call is done.
 from __future__ import annotations
 
 import json
+import logging
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -18,10 +20,11 @@ from starlette.datastructures import UploadFile
 from corpus.documents import MAX_DOCUMENT_BYTES, decode_text, parse_meta, validate_doc_id
 from corpus.errors import CorpusError
 from index.build import UpdateReport
-from index.writer import add_document, new_doc_id, remove_document
+from index.writer import add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
 from service.schemas import DocumentIn, DocumentWriteResult
 
+log = logging.getLogger(__name__)
 _MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 64_000  # the text plus its metadata fields
 _BODY = {
     "required": True,
@@ -56,13 +59,17 @@ def write_routes() -> APIRouter:
     ) -> DocumentWriteResult:
         """Add a document (JSON, or a multipart upload of a UTF-8 text file); answer with its new id."""
         fields, raw = await _read_document(request)
-        checked = parse_meta("new", fields)  # title and date are valid before an id is made of them
-        meta = parse_meta(new_doc_id(settings.corpus_dir, checked.title, checked.published.isoformat()), fields)
-        doc_id = meta.doc_id
-        report = await run_in_threadpool(
-            add_document, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), meta, raw
+        meta = parse_meta("new", fields)  # the writer gives it an unused id under its lock
+        meta, report = await run_in_threadpool(
+            partial(add_document, new_id=True),
+            settings.corpus_dir,
+            settings.index_dir,
+            embedder,
+            settings.chunk_settings(),
+            meta,
+            raw,
         )
-        return _result(doc_id, report, live)
+        return await _result(meta.doc_id, report, live)
 
     @router.put("/documents/{doc_id}", response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY})
     async def replace_document(
@@ -71,17 +78,16 @@ def write_routes() -> APIRouter:
         """Replace a document's text and metadata."""
         fields, raw = await _read_document(request)
         meta = parse_meta(validate_doc_id(doc_id), fields)
-        report = await run_in_threadpool(
-            add_document,
+        _, report = await run_in_threadpool(
+            partial(add_document, replace=True),
             settings.corpus_dir,
             settings.index_dir,
             embedder,
             settings.chunk_settings(),
             meta,
             raw,
-            replace=True,
         )
-        return _result(doc_id, report, live)
+        return await _result(doc_id, report, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
     async def delete_document(
@@ -91,13 +97,16 @@ def write_routes() -> APIRouter:
         report = await run_in_threadpool(
             remove_document, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), doc_id
         )
-        return _result(doc_id, report, live)
+        return await _result(doc_id, report, live)
 
     return router
 
 
-def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResult:
-    live.refresh()  # serve the new version before answering, not at the next poll
+async def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResult:
+    try:
+        await run_in_threadpool(live.refresh)  # serve the new version before answering, not at the next poll
+    except Exception:  # the change is published; the watcher will retry the swap
+        log.exception("index version %s is published but could not be loaded yet", report.version)
     return DocumentWriteResult(
         doc_id=doc_id,
         index_version=report.version,
@@ -112,7 +121,11 @@ def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResul
 
 async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
     """Return (metadata fields, text) from a JSON body or a multipart upload."""
-    if int(request.headers.get("content-length") or 0) > _MAX_REQUEST_BYTES:
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        # Without a length the body could only be bounded by reading it; clients send one.
+        raise HTTPException(411, "a Content-Length header is required")
+    if int(length) > _MAX_REQUEST_BYTES:
         raise HTTPException(
             413, f"request body over {_MAX_REQUEST_BYTES} bytes; documents are limited to {MAX_DOCUMENT_BYTES}"
         )
@@ -134,6 +147,6 @@ async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             raise CorpusError(problems) from None
         if len(body.text.encode()) > MAX_DOCUMENT_BYTES:
-            raise CorpusError(f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
+            raise HTTPException(413, f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
         return body.model_dump(exclude={"text"}), body.text
     raise HTTPException(415, "send the document as application/json or multipart/form-data")

@@ -32,7 +32,7 @@ def test_adding_a_document_embeds_only_its_chunks(small_corpus: Path, tmp_path: 
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     first = update_index(small_corpus, index_dir, embedder, SETTINGS)
     embedder.passages_embedded = 0
-    report = add_document(small_corpus, index_dir, embedder, SETTINGS, META, THIRD[3])
+    _, report = add_document(small_corpus, index_dir, embedder, SETTINGS, META, THIRD[3])
     new = [c for c in load_version(index_dir).chunks if c.doc_id == "cong-doan"]
     assert report.embedded == embedder.passages_embedded == len(new) == report.added > 0
     assert report.removed == 0 and report.chunks == first.chunks + len(new)
@@ -61,7 +61,7 @@ def test_replace_and_remove_change_only_that_document(small_corpus: Path, tmp_pa
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
     kept = {c.chunk_id for c in load_version(index_dir).chunks if c.doc_id == "dai-hoi"}
-    report = add_document(
+    _, report = add_document(
         small_corpus,
         index_dir,
         embedder,
@@ -170,3 +170,40 @@ def test_a_writer_killed_mid_update_leaves_the_old_version_serving(
     assert "cong-doan" in load_version(index_dir).documents
     assert not [p for p in (index_dir / "versions").iterdir() if p.name.startswith(".tmp-")]
     assert live.refresh() and live.version.version == report.version
+
+
+def test_a_failed_publication_puts_the_corpus_back(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    original = (small_corpus / "thanh-lap.txt").read_text(encoding="utf-8")
+    (small_corpus / "broken.txt").write_text("Văn bản không có tệp siêu dữ liệu.", encoding="utf-8")
+    before = current_version(index_dir)
+    with pytest.raises(CorpusError, match="broken.txt has no metadata"):
+        add_document(small_corpus, index_dir, embedder, SETTINGS, META, THIRD[3])
+    with pytest.raises(CorpusError, match="broken.txt has no metadata"):
+        add_document(
+            small_corpus,
+            index_dir,
+            embedder,
+            SETTINGS,
+            dataclasses.replace(META, doc_id="thanh-lap"),
+            "Thay thế.",
+            replace=True,
+        )
+    with pytest.raises(CorpusError, match="broken.txt has no metadata"):
+        remove_document(small_corpus, index_dir, embedder, SETTINGS, "dai-hoi")
+    assert not (small_corpus / "cong-doan.txt").exists() and not (small_corpus / "cong-doan.json").exists()
+    assert (small_corpus / "thanh-lap.txt").read_text(encoding="utf-8") == original
+    assert (small_corpus / "dai-hoi.txt").exists() and (small_corpus / "dai-hoi.json").exists()
+    assert current_version(index_dir) == before
+
+
+def test_new_id_is_chosen_under_the_lock(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+    update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
+    ids = [
+        add_document(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS, META, THIRD[3], new_id=True)[
+            0
+        ].doc_id
+        for _ in range(2)
+    ]
+    assert ids == ["2004-05-19-cong-doan-vien-chuc", "2004-05-19-cong-doan-vien-chuc-2"]

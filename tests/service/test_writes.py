@@ -79,7 +79,11 @@ def test_a_text_file_can_be_uploaded(admin: TestClient) -> None:
         ({"json": {k: v for k, v in NEW.items() if k != "title"}}, 422, "title"),
         ({"json": {**NEW, "published": "19/05/2004"}}, 422, "not a date"),
         ({"json": {**NEW, "published": "2004-02-30"}}, 422, "not a date"),
+        ({"json": {**NEW, "published": "20040519"}}, 422, "not a date"),
+        ({"json": {**NEW, "tags": ["x"]}}, 422, "tags"),
         ({"json": {**NEW, "text": "x" * 2_100_000}}, 413, "limit"),
+        ({"json": {**NEW, "text": "x" * 2_000_100}}, 413, "limit"),
+        ({"content": b"{}", "headers": {"content-type": "application/json", "content-length": "abc"}}, 411, "Length"),
         ({"content": b'{"title": ', "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
         ({"content": b"title=x", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
         (
@@ -137,6 +141,8 @@ def test_unknown_or_unsafe_ids_are_refused(admin: TestClient, method: str, path:
 
 def test_write_endpoints_need_the_token(admin: TestClient) -> None:
     before = _state(admin)
+    missing = admin.post("/documents", json=NEW)
+    assert missing.headers["www-authenticate"] == "Bearer"
     for headers, status in [({}, 401), ({"Authorization": "Bearer wrong"}, 403), ({"Authorization": TOKEN}, 401)]:
         assert admin.post("/documents", json=NEW, headers=headers).status_code == status
         assert admin.put("/documents/thanh-lap", json=NEW, headers=headers).status_code == status
