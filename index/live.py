@@ -26,6 +26,7 @@ class LiveIndex:
         self.config = config or SearchConfig()
         self._chunker = chunker_config(settings)
         self._lock = threading.Lock()
+        self._rejected: str | None = None
         self._retriever = self._load(None)
 
     @property
@@ -45,9 +46,13 @@ class LiveIndex:
         """Load the published version if it is newer than the served one; return True if swapped."""
         with self._lock:
             published = current_version(self.index_dir)
-            if published is None or published == self.version.version:
+            if published is None or published in (self.version.version, self._rejected):
                 return False
-            self._retriever = self._load(published)
+            try:
+                self._retriever = self._load(published)
+            except Exception:
+                self._rejected = published  # not retried until another version is published
+                raise
             log.info("now serving index version %s", published)
             return True
 

@@ -110,8 +110,8 @@ class Retriever:
         else:
             fused = (
                 config.dense_weight * _rrf(dense, config.rrf_k)
-                + config.lexical_weight * _rrf(self.lexical.scores(lexical_text), config.rrf_k)
-                + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k)
+                + config.lexical_weight * _rrf(self.lexical.scores(lexical_text), config.rrf_k, matched_only=True)
+                + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k, matched_only=True)
             )
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
@@ -175,11 +175,17 @@ class Retriever:
         return Hit(rank, score, chunk, self.version.documents[chunk.doc_id].meta, highlight)
 
 
-def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
-    """Reciprocal-rank weights of `scores` (rank 1 is the highest score)."""
+def _rrf(scores: np.ndarray, k: int, *, matched_only: bool = False) -> np.ndarray:
+    """Reciprocal-rank weights of `scores` (rank 1 is the highest score).
+
+    Args:
+        matched_only: give no weight to a score of zero or less (BM25's "no term matched"),
+            so row order does not rank passages that share nothing with the query.
+    """
     ranks = np.empty(len(scores), dtype=np.float64)
     ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    return 1.0 / (k + ranks)
+    weights = 1.0 / (k + ranks)
+    return np.where(scores > 0, weights, 0.0) if matched_only else weights
 
 
 def _dedupe(order: np.ndarray, chunks: list[Chunk], top_k: int, max_overlap: float) -> list[int]:

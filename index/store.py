@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
@@ -35,6 +36,7 @@ POINTER = "CURRENT"
 VERSIONS = "versions"
 _FILES = ("faiss.index", "chunks.jsonl", "documents.jsonl")
 _KEEP_VERSIONS = 3
+_VERSION_NAME = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{6}$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def current_version(index_dir: Path) -> str | None:
     if not pointer.exists():
         return None
     name = pointer.read_text(encoding="utf-8").strip()
+    if name and not _VERSION_NAME.match(name):
+        raise IndexMismatch(f"{pointer} names {name!r}, not an index version; rebuild with `viqa index --full`")
     return name or None
 
 
@@ -145,12 +149,17 @@ def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
             f"index format {manifest.format_version} is not the supported {FORMAT_VERSION}; "
             "rebuild with `viqa index --full`"
         )
-    for name, expected in manifest.checksums.items():
-        if _sha256(path / name) != expected:
-            raise IndexMismatch(f"{path / name} does not match its checksum; rebuild with `viqa index --full`")
-    vectors = faiss.read_index(str(path / "faiss.index"))
-    chunks = [_chunk_from_json(row) for row in _read_jsonl(path / "chunks.jsonl")]
-    documents = [_document_from_json(row) for row in _read_jsonl(path / "documents.jsonl")]
+    try:
+        for name, expected in manifest.checksums.items():
+            if _sha256(path / name) != expected:
+                raise IndexMismatch(f"{path / name} does not match its checksum; rebuild with `viqa index --full`")
+        vectors = faiss.read_index(str(path / "faiss.index"))
+        chunks = [_chunk_from_json(row) for row in _read_jsonl(path / "chunks.jsonl")]
+        documents = [_document_from_json(row) for row in _read_jsonl(path / "documents.jsonl")]
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:  # a file gone or unreadable
+        raise IndexMismatch(
+            f"index version {version} cannot be read ({exc}); rebuild with `viqa index --full`"
+        ) from None
     if vectors.ntotal != len(chunks) or vectors.d != manifest.dimension:
         raise IndexMismatch(
             f"index version {version} holds {vectors.ntotal} vectors of dimension {vectors.d} "

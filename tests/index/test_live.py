@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corpus.chunk import ChunkSettings
+from corpus.errors import IndexMismatch
+from index.build import update_index
+from index.live import LiveIndex
+from index.store import POINTER, current_version
+from tests.conftest import THIRD, KeywordEmbedder, write_document
+
+SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
+
+
+def test_refresh_swaps_while_a_request_keeps_its_version(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, embedder, SETTINGS)
+    in_flight = live.retriever  # what a request started before the swap holds
+    write_document(small_corpus, *THIRD)
+    report = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    assert live.version.version != report.version
+    assert live.refresh() and live.version.version == report.version
+    assert not live.refresh()
+    assert "cong-doan" not in in_flight.version.documents
+    assert in_flight.search("Công đoàn có bao nhiêu đoàn viên?", 1).hits  # still answers on its version
+    assert live.search("Công đoàn có bao nhiêu đoàn viên?", 1).hits[0].chunk.doc_id == "cong-doan"
+
+
+def test_a_broken_version_is_rejected_once_and_the_old_one_kept(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    first = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, embedder, SETTINGS)
+    write_document(small_corpus, *THIRD)
+    broken = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    (index_dir / "versions" / broken.version / "chunks.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(IndexMismatch):
+        live.refresh()
+    assert not live.refresh()  # not loaded again until another version is published
+    assert live.version.version == first.version
+    fixed = update_index(small_corpus, index_dir, embedder, SETTINGS, full=True)
+    assert live.refresh() and live.version.version == fixed.version
+
+
+def test_a_pointer_that_names_no_version_is_refused(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    update_index(small_corpus, index_dir, KeywordEmbedder(), SETTINGS)
+    (index_dir / POINTER).write_text("../../etc\n", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="not an index version"):
+        current_version(index_dir)

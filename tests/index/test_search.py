@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.chunk import ChunkSettings
+from index.build import update_index
+from index.search import Retriever, SearchConfig, _rrf
+from index.store import load_version
+from tests.conftest import KeywordEmbedder
+
+SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
+
+
+@pytest.fixture
+def retriever(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> Retriever:
+    update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
+    return Retriever.build(load_version(tmp_path / "index"), keyword_embedder)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_each_mode_finds_the_passage(retriever: Retriever, mode: str) -> None:
+    hits = retriever.search("Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3, SearchConfig(mode=mode)).hits
+    assert "18 Hồ Xuân Hương" in hits[0].chunk.text
+    assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_highlight_is_the_best_matching_sentence(retriever: Retriever) -> None:
+    top = retriever.search("Đại hội bầu Ban Chấp hành gồm bao nhiêu đồng chí?", 1).hits[0]
+    start, end = top.highlight
+    assert top.chunk.text[start:end] == "Đại hội bầu Ban Chấp hành gồm 27 đồng chí."
+
+
+def test_queries_without_diacritics_are_restored_and_english_translated(retriever: Retriever) -> None:
+    outcome = retriever.search("tru so chuyen ve ho xuan huong nam nao", 1)
+    assert outcome.rewritten_query == "trụ sở chuyển về hồ xuân hương năm nào"
+    assert "18 Hồ Xuân Hương" in outcome.hits[0].chunk.text
+    english = retriever.search("How many party members were there when it was founded?", 1)
+    assert english.rewritten_query and "đảng viên" in english.rewritten_query
+    assert retriever.search("Đảng bộ Khối thành lập ngày nào?", 1).rewritten_query is None
+
+
+def test_answerable_says_whether_the_question_terms_are_there(retriever: Retriever) -> None:
+    answered = retriever.search("Đại hội lần thứ nhất họp năm nào?", 3)
+    assert answered.answerable and answered.confidence > 0.9
+    unanswered = retriever.search("Huân chương Lao động hạng Ba trao cho ai?", 3)
+    assert not unanswered.answerable and unanswered.confidence < 0.475
+
+
+def test_overlapping_passages_are_not_returned_twice(retriever: Retriever) -> None:
+    hits = retriever.search("trụ sở", 10).hits
+    for i, a in enumerate(hits):
+        for b in hits[i + 1 :]:
+            if a.chunk.doc_id == b.chunk.doc_id:
+                shared = min(a.chunk.end, b.chunk.end) - max(a.chunk.start, b.chunk.start)
+                assert shared <= 0.5 * min(len(a.chunk.text), len(b.chunk.text))
+
+
+def test_rrf_ranks_and_ignores_unmatched_rows() -> None:
+    scores = np.array([0.0, 3.0, 1.0, 0.0])
+    assert np.allclose(_rrf(scores, 60), [1 / 63, 1 / 61, 1 / 62, 1 / 64])
+    assert np.allclose(_rrf(scores, 60, matched_only=True), [0, 1 / 61, 1 / 62, 0])
