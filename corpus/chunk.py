@@ -16,7 +16,8 @@ from corpus.documents import Document
 
 TokenCounter = Callable[[str], int]
 
-_HEADING = re.compile(r"^[IVXLC]+\.\s+\S")
+# "I." to "XXXIX." opening a line; not an initial such as "V. I. Lênin" or "C. Mác".
+_HEADING = re.compile(r"^(?=[IVX])X{0,3}(?:IX|IV|V?I{0,3})\.\s+(?![A-ZĐ]\.\s)\S")
 # A sentence ends at . ! ? … (or the "./." closing mark) before an upper-case letter,
 # digit, quote or bracket; the look-behind skips abbreviations such as "TP." or "v.v.".
 _SENTENCE_BREAK = re.compile(r"(?<!\bTP\.)(?<!\bTp\.)(?<!\bv\.v\.)(?<!\bTS\.)(?<=[.!?…])\s+(?=[\"“(\[]?[\dA-ZÀ-Ỹ])")

@@ -9,6 +9,7 @@ it came from, so a citation can always be checked against the text as published.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from corpus.normalize import canonical_tones, has_diacritics, match_key, syllables
@@ -27,6 +28,7 @@ _STAMP = re.compile(
 _SENTENCE_END = re.compile(r"[.!?:;…]\s*$")
 _SPACES = re.compile(r"\s+")
 _CAPTION_MAX_WORDS = 20
+_CLUSTER = re.compile(r".[\u0300-\u036f]*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,9 @@ def clean_text(raw: str, title: str | None = None) -> CleanedText:
     lines = _lines_with_offsets(raw)
     vocabulary = {w for line, _ in lines if not find_tcvn3_runs(line, ()) for w in syllables(line)}
     kept = [(line, start) for line, start in lines if line.strip()]
-    kept = _drop_page_furniture(kept, title)
+    # A line without diacritics stands out as a caption only in a text that has them.
+    accented = sum(has_diacritics(line) for line, _ in kept) > len(kept) / 2
+    kept = _drop_page_furniture(kept, title, accented)
     chars: list[str] = []
     offsets: list[int] = []
     for line, start in kept:
@@ -75,13 +79,13 @@ def _lines_with_offsets(raw: str) -> list[tuple[str, int]]:
     return result
 
 
-def _drop_page_furniture(lines: list[tuple[str, int]], title: str | None) -> list[tuple[str, int]]:
+def _drop_page_furniture(lines: list[tuple[str, int]], title: str | None, accented: bool) -> list[tuple[str, int]]:
     kept = []
     for i, (line, start) in enumerate(lines):
         stripped = line.strip()
         if i == 0 and title and match_key(stripped) == match_key(title):
             continue
-        if _STAMP.match(stripped) or _WIDGETS.match(stripped) or _is_caption(stripped):
+        if _STAMP.match(stripped) or _WIDGETS.match(stripped) or (accented and _is_caption(stripped)):
             continue
         kept.append((line, start))
     while kept and _is_signature(kept[-1][0].strip()):
@@ -109,11 +113,25 @@ def _is_signature(line: str) -> bool:
 def _clean_line(line: str, start: int, vocabulary: set[str]) -> tuple[str, list[int]]:
     repairs = find_tcvn3_runs(line, vocabulary, canonical_tones)
     text, offsets = _apply(line, [start + i for i in range(len(line))], repairs)
+    text, offsets = _compose(text, offsets)
+    # On composed text, moving a tone mark swaps one precomposed letter for another.
     canonical = canonical_tones(text)
     if len(canonical) != len(text):
-        # NFC composed something; stretch the offsets over the new length.
-        offsets = [offsets[i * len(text) // len(canonical)] for i in range(len(canonical))]
+        raise AssertionError(f"tone placement changed the length of {text!r}")
     return _collapse_spaces(canonical, offsets)
+
+
+def _compose(text: str, offsets: list[int]) -> tuple[str, list[int]]:
+    """NFC each base letter with its combining marks; each result maps to its letter's offset."""
+    if unicodedata.is_normalized("NFC", text):
+        return text, offsets
+    out_chars: list[str] = []
+    out_offsets: list[int] = []
+    for match in _CLUSTER.finditer(text):
+        composed = unicodedata.normalize("NFC", match.group())
+        out_chars.extend(composed)
+        out_offsets.extend([offsets[match.start()]] * len(composed))
+    return "".join(out_chars), out_offsets
 
 
 def _apply(text: str, offsets: list[int], repairs: list[Replacement]) -> tuple[str, list[int]]:

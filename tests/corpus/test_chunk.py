@@ -120,3 +120,8 @@ def test_a_heading_is_never_a_chunk_on_its_own() -> None:
     assert all(approximate_tokens(c.text) <= SMALL.max_tokens for c in chunks)
     for real in load_corpus(DEFAULT_CORPUS_DIR):
         assert all(c.text != c.section for c in split_into_chunks(real, ChunkSettings()))
+
+
+def test_initials_do_not_open_a_section() -> None:
+    document = _document("I. Học tập lý luận\nTheo V. I. Lênin, đảng viên phải học tập.\nC. Mác viết về giai cấp.")
+    assert {c.section for c in split_into_chunks(document, SMALL)} == {"I. Học tập lý luận"}

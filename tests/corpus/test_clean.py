@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,16 @@ def test_repaired_span_maps_to_the_garbled_source() -> None:
     start = document.text.index("tích cực thực hiện")
     source_start, source_end = document.cleaned.to_source(start, start + len("tích cực"))
     assert document.raw[source_start:source_end] == "tÝch cùc"
+
+
+def test_decomposed_input_is_composed_with_exact_offsets() -> None:
+    raw = unicodedata.normalize("NFD", "Thành phố Hải Phòng có 59 tổ chức.")
+    cleaned = clean_text(raw)
+    assert cleaned.text == "Thành phố Hải Phòng có 59 tổ chức."
+    start = cleaned.text.index("Hải")
+    source_start, source_end = cleaned.to_source(start, start + 3)
+    assert unicodedata.normalize("NFC", raw[source_start:source_end]) == "Hải"
+
+
+def test_a_text_typed_without_diacritics_keeps_its_lines() -> None:
+    assert clean_text("dang bo khoi thanh lap nam 1994\nco 59 to chuc co so dang").text.count("\n") == 1
