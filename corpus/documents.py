@@ -114,17 +114,25 @@ def make_document(meta: DocumentMeta, raw: str) -> Document:
 def read_document(text_path: Path) -> Document:
     """Return the document stored as `text_path` and its JSON sidecar."""
     doc_id = validate_doc_id(text_path.stem)
+    data = read_sidecar(text_path)
+    if data is None:
+        raise CorpusError(f"{text_path.name} has no metadata file {text_path.with_suffix('.json').name} beside it")
+    raw = decode_text(text_path.read_bytes(), text_path.name)
+    return make_document(parse_meta(doc_id, data), raw)
+
+
+def read_sidecar(text_path: Path) -> dict[str, Any] | None:
+    """Return the JSON object beside `text_path` (`<name>.json`), or None if there is none."""
     meta_path = text_path.with_suffix(".json")
     if not meta_path.exists():
-        raise CorpusError(f"{text_path.name} has no metadata file {meta_path.name} beside it")
+        return None
     try:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorpusError(f"{meta_path.name} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise CorpusError(f"{meta_path.name} must hold a JSON object")
-    raw = decode_text(text_path.read_bytes(), text_path.name)
-    return make_document(parse_meta(doc_id, data), raw)
+    return data
 
 
 def document_paths(corpus_dir: Path) -> list[Path]:

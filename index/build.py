@@ -16,7 +16,7 @@ import numpy as np
 
 from corpus.chunk import Chunk, ChunkSettings, split_into_chunks
 from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline_fingerprint
-from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound
+from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalError
 from index.embed import Embedder
 from index.store import (
     IndexVersion,
@@ -25,6 +25,7 @@ from index.store import (
     check_compatible,
     current_version,
     load_version,
+    read_manifest,
     save_version,
 )
 
@@ -71,10 +72,10 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 def needs_rebuild(corpus_dir: Path, index_dir: Path) -> bool:
     """Return True when no index is published, or it was built from other documents or other chunking code."""
     try:
-        live = load_version(index_dir)
+        manifest = read_manifest(index_dir)
     except (IndexNotFound, IndexMismatch):
         return True
-    return not _up_to_date(live.manifest, corpus_fingerprint(corpus_dir))
+    return not _up_to_date(manifest, corpus_fingerprint(corpus_dir))
 
 
 def update_index(
@@ -105,6 +106,11 @@ def update_locked(
     progress: Progress | None = None,
 ) -> UpdateReport:
     """`update_index` for a caller that already holds `writer_lock(index_dir)`."""
+    if settings.max_tokens > embedder.max_tokens:
+        raise RetrievalError(
+            f"chunks of {settings.max_tokens} tokens exceed the {embedder.max_tokens}-token input of {embedder.name}; "
+            f"lower VIQA_CHUNK_MAX_TOKENS"
+        )
     started = time.perf_counter()
     fingerprint = corpus_fingerprint(corpus_dir)
     previous = None if full else _reusable(index_dir, embedder, settings)

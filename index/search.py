@@ -74,6 +74,7 @@ class Retriever:
     lexical: LexicalIndex
     sentences: LexicalIndex
     sentence_spans: list[tuple[int, int, int]]  # (chunk row, start, end) in chunk text
+    sentence_rows: np.ndarray  # chunk row of each sentence span
     restorer: DiacriticRestorer
     glossary: Glossary
     term_sets: list[frozenset[str]]  # folded syllables of each chunk
@@ -89,8 +90,18 @@ class Retriever:
         term_sets = [frozenset(syllables(fold_diacritics(t))) for t in texts]
         frequency = Counter(term for terms in term_sets for term in terms)
         idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
+        rows = np.array([row for row, _, _ in spans], dtype=np.int64)
         return cls(
-            version, embedder, LexicalIndex.build(texts), sentences, spans, restorer, Glossary.load(), term_sets, idf
+            version,
+            embedder,
+            LexicalIndex.build(texts),
+            sentences,
+            spans,
+            rows,
+            restorer,
+            Glossary.load(),
+            term_sets,
+            idf,
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
@@ -126,15 +137,12 @@ class Retriever:
         (a year, a title, a figure), so its distinctive terms are missing from every passage.
         """
         words = {w for w in syllables(fold_diacritics(query)) if w not in _FOLDED_QUESTION_WORDS}
-        weights = {w: self.idf.get(w, self._unseen_idf) for w in words}
+        unseen = math.log((len(self.term_sets) + 1) / 0.5)  # a term no passage has weighs most
+        weights = {w: self.idf.get(w, unseen) for w in words}
         total = sum(weights.values())
         if not total or not rows:
             return 0.0
         return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
-
-    @property
-    def _unseen_idf(self) -> float:
-        return math.log((len(self.term_sets) + 1) / 0.5)
 
     def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
         """Return the texts to embed, to match, and to look for in the evidence.
@@ -163,9 +171,13 @@ class Retriever:
         """Return per chunk row: (index into sentence_spans of its best sentence, its score)."""
         best = np.zeros((len(self.version.chunks), 2), dtype=np.float64)
         best[:, 0] = -1
-        for i, (row, _, _) in enumerate(self.sentence_spans):
-            if best[row, 0] < 0 or sentence_scores[i] > best[row, 1]:
-                best[row] = (i, sentence_scores[i])
+        if not len(sentence_scores):
+            return best
+        rows = self.sentence_rows
+        order = np.lexsort((-sentence_scores, rows))  # by row, best sentence first (ties: earliest)
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+        best[rows[first], 0] = first
+        best[rows[first], 1] = sentence_scores[first]
         return best
 
     def _hit(self, rank: int, row: int, score: float, best_sentence: np.ndarray) -> Hit:

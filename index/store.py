@@ -132,6 +132,19 @@ def save_version(
     return version
 
 
+def read_manifest(index_dir: Path) -> Manifest:
+    """Return the published version's manifest alone, without loading or checking its data."""
+    version = current_version(index_dir)
+    if version is None:
+        raise IndexNotFound(f"no index in {index_dir}: build one with `viqa index` (or set VIQA_INDEX_DIR)")
+    try:
+        return Manifest(**json.loads((index_dir / VERSIONS / version / "manifest.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexMismatch(
+            f"index version {version} has no readable manifest ({exc}); rebuild with `viqa index --full`"
+        ) from None
+
+
 def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
     """Return the published (or named) version, checking its files against its manifest."""
     version = version or current_version(index_dir)

@@ -8,6 +8,7 @@ Vietnamese words to match; numbers and codes ("2015-2020", "05-CT/TW") pass thro
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ class Glossary:
     entries: dict[tuple[str, ...], tuple[str, ...]]
 
     @classmethod
+    @functools.cache
     def load(cls, path: Path = GLOSSARY) -> Glossary:
+        """Return the glossary of `path` (read once per process; it ships with the code)."""
         entries: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip() or line.startswith("#"):

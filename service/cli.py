@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta
+from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta, read_sidecar
 from corpus.errors import CorpusError, InvalidQuery, RetrievalError
 from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.build import UpdateReport, needs_rebuild, update_index
@@ -139,7 +139,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.files:
         if not path.is_file():
             raise CorpusError(f"{path} is not a file")
-        fields = _sidecar(path) | {k: v for k, v in flags.items() if v is not None}
+        fields = (read_sidecar(path) or {}) | {k: v for k, v in flags.items() if v is not None}
         checked = parse_meta("new", fields)
         stem = path.stem.lower()
         doc_id = (
@@ -172,19 +172,6 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(f"removed {args.doc_id}: {_describe(report)}")
     return 0
-
-
-def _sidecar(path: Path) -> dict[str, Any]:
-    sidecar = path.with_suffix(".json")
-    if not sidecar.exists():
-        return {}
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{sidecar} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CorpusError(f"{sidecar} must hold a JSON object")
-    return data
 
 
 def _describe(report: UpdateReport) -> str:

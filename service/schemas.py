@@ -45,7 +45,9 @@ class Highlight(BaseModel):
 
 class SearchResult(BaseModel):
     rank: int
-    score: float = Field(description="Fused ranking score (cosine similarity in dense mode).")
+    score: float = Field(
+        description="Ranking score: weighted reciprocal-rank fusion in hybrid mode, cosine in dense, BM25 in bm25."
+    )
     text: str
     citation: Citation
     highlight: Highlight

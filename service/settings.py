@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
     )
     min_confidence: float = Field(
-        _SEARCH.min_confidence, description="Best-passage cosine below which `answerable` is false."
+        _SEARCH.min_confidence, ge=0, le=1, description="Term coverage below which `answerable` is false."
     )
 
     def search_config(self) -> SearchConfig:

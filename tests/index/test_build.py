@@ -7,7 +7,7 @@ import pytest
 
 from corpus.chunk import ChunkSettings
 from corpus.documents import pipeline_fingerprint
-from corpus.errors import IndexBusy
+from corpus.errors import IndexBusy, RetrievalError
 from index.build import needs_rebuild, update_index, writer_lock
 from index.store import load_version
 from tests.conftest import THIRD, KeywordEmbedder, write_document
@@ -81,3 +81,10 @@ def test_an_update_with_nothing_changed_publishes_nothing(
     assert again.version == first.version and (again.added, again.removed, again.embedded) == (0, 0, 0)
     assert again.chunks == first.chunks
     assert update_index(small_corpus, index_dir, keyword_embedder, SETTINGS, full=True).version != first.version
+
+
+def test_chunks_larger_than_the_embedder_input_are_refused(small_corpus: Path, tmp_path: Path) -> None:
+    embedder = KeywordEmbedder()
+    embedder.max_tokens = 32
+    with pytest.raises(RetrievalError, match="VIQA_CHUNK_MAX_TOKENS"):
+        update_index(small_corpus, tmp_path / "index", embedder, SETTINGS)
