@@ -44,7 +44,7 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
 
     Args:
         writer_embedder: embeds the chunks of documents added over HTTP (default: a second
-            instance of the configured embedder, loaded at the first write).
+            instance of the configured embedder, loaded at start-up when VIQA_ADMIN_TOKEN is set).
     """
 
     @asynccontextmanager
@@ -53,7 +53,9 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
             settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings(), settings.search_config()
         )
         app.state.settings = settings
-        app.state.writer_embedder = writer_embedder
+        # Updates get their own embedder instance, so queries are not queued behind a build.
+        writes_enabled = settings.admin_token is not None
+        app.state.writer_embedder = writer_embedder or (load_embedder(settings.embedder) if writes_enabled else None)
         stop = app.state.live.watch(settings.reload_interval) if settings.reload_interval else None
         yield
         if stop:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import threading
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from index.embed import Embedder, load_embedder
+from index.embed import Embedder
 from index.live import LiveIndex
 from service.settings import Settings
 
@@ -24,16 +23,10 @@ def get_settings(request: Request) -> Settings:
 Live = Annotated[LiveIndex, Depends(get_live)]
 Config = Annotated[Settings, Depends(get_settings)]
 
-_writer_embedder_lock = threading.Lock()
-
 
 def get_writer_embedder(request: Request) -> Embedder:
-    """Return the embedder of index updates: its own instance, so queries are not queued behind a build."""
-    state = request.app.state
-    with _writer_embedder_lock:
-        if getattr(state, "writer_embedder", None) is None:
-            state.writer_embedder = load_embedder(state.settings.embedder)
-    return state.writer_embedder  # type: ignore[no-any-return]
+    """Return the embedder of index updates, loaded at start-up when writes are enabled."""
+    return request.app.state.writer_embedder  # type: ignore[no-any-return]
 
 
 def require_admin(request: Request, settings: Config) -> None:
