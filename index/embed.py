@@ -112,7 +112,10 @@ class SentenceTransformerEmbedder:
         self.prompts = prompts if prompts is not None else prompts_for(model)
         # sentence-transformers 5.x renamed the dimension getter; accept both.
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dimension = get_dim()
+        if dimension is None:
+            raise RetrievalError(f"{model} does not say its embedding dimension; it is not a sentence-embedding model")
+        self.dim = int(dimension)
         self.max_tokens = int(self._model.get_max_seq_length() or 512)
         self.name = f"{ST_PREFIX}{model}"
         self._batch_size = batch_size

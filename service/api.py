@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -171,7 +171,7 @@ def _summary(meta: DocumentMeta, chunk_count: int) -> DocumentSummary:
     )
 
 
-def _error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, error: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     content = ErrorResponse(error=error, detail=detail).model_dump()
     return JSONResponse(status_code=status, content=content, headers=headers)
 
