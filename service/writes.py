@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -20,10 +21,13 @@ from starlette.datastructures import UploadFile
 from corpus.documents import MAX_DOCUMENT_BYTES, decode_text, parse_meta, validate_doc_id
 from corpus.errors import CorpusError
 from index.build import UpdateReport
+from index.embed import Embedder
 from index.writer import add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
 from service.schemas import DocumentIn, DocumentWriteResult
+from service.settings import Settings
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 _MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 64_000  # the text plus its metadata fields
 _BODY = {
@@ -60,15 +64,7 @@ def write_routes() -> APIRouter:
         """Add a document (JSON, or a multipart upload of a UTF-8 text file); answer with its new id."""
         fields, raw = await _read_document(request)
         meta = parse_meta("new", fields)  # the writer gives it an unused id under its lock
-        meta, report = await run_in_threadpool(
-            partial(add_document, new_id=True),
-            settings.corpus_dir,
-            settings.index_dir,
-            embedder,
-            settings.chunk_settings(),
-            meta,
-            raw,
-        )
+        meta, report = await _in_writer(add_document, settings, embedder, meta, raw, new_id=True)
         return await _result(meta.doc_id, report, live)
 
     @router.put("/documents/{doc_id}", response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY})
@@ -78,15 +74,7 @@ def write_routes() -> APIRouter:
         """Replace a document's text and metadata."""
         fields, raw = await _read_document(request)
         meta = parse_meta(validate_doc_id(doc_id), fields)
-        _, report = await run_in_threadpool(
-            partial(add_document, replace=True),
-            settings.corpus_dir,
-            settings.index_dir,
-            embedder,
-            settings.chunk_settings(),
-            meta,
-            raw,
-        )
+        _, report = await _in_writer(add_document, settings, embedder, meta, raw, replace=True)
         return await _result(doc_id, report, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
@@ -94,12 +82,18 @@ def write_routes() -> APIRouter:
         doc_id: str, live: Live, settings: Config, embedder: WriterEmbedder
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
-        report = await run_in_threadpool(
-            remove_document, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), doc_id
-        )
+        report = await _in_writer(remove_document, settings, embedder, doc_id)
         return await _result(doc_id, report, live)
 
     return router
+
+
+async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Embedder, *args: Any, **kwargs: Any) -> T:
+    """Run a corpus-and-index change in a worker thread, so searches go on meanwhile."""
+    call = partial(
+        change, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), *args, **kwargs
+    )
+    return await run_in_threadpool(call)
 
 
 async def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResult:
