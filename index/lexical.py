@@ -48,11 +48,12 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """Return the BM25 score of every passage: accented plus folded field."""
-        if self.size == 0:
-            return np.zeros(0, dtype=np.float32)
-        accented = self.accented.get_scores(terms(query, folded=False, query=True))
-        folded = self.folded.get_scores(terms(query, folded=True, query=True))
-        return np.asarray(accented + folded, dtype=np.float32)
+        scores = np.zeros(self.size, dtype=np.float32)
+        for field, folded in ((self.accented, False), (self.folded, True)):
+            query_terms = terms(query, folded=folded, query=True)
+            if query_terms and self.size:  # "???" has no terms, and bm25s needs at least one
+                scores += field.get_scores(query_terms)
+        return scores
 
 
 def _bm25(corpus: list[list[str]]) -> bm25s.BM25:

@@ -13,7 +13,7 @@ class SearchRequest(BaseModel):
     """A question and how many passages to return."""
 
     query: str = Field(description="The question, in Vietnamese (with or without diacritics) or English.")
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Number of passages to return.")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="Number of passages to return.")
 
     @field_validator("query")
     @classmethod

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from index.lexical import LexicalIndex, terms
 from index.restore import DiacriticRestorer
 
@@ -41,3 +43,8 @@ def test_restorer_leaves_accented_and_foreign_queries_alone() -> None:
     restorer = DiacriticRestorer.build(PASSAGES)
     assert restorer.restore("Đảng bộ thành lập năm nào?") is None
     assert restorer.restore("When was the party committee founded?") is None
+
+
+@pytest.mark.parametrize("query", ["???", "", "😀", "nào"])
+def test_queries_without_terms_score_nothing(query: str) -> None:
+    assert not LexicalIndex.build(PASSAGES).scores(query).any()

@@ -65,6 +65,7 @@ def test_documents_list_and_health(client: TestClient) -> None:
         ({"json": {"query": "đảng", "top_k": 0}}, 422, "top_k"),
         ({"json": {"query": "đảng", "top_k": 51}}, 422, "top_k"),
         ({"json": {"query": "đảng", "top_k": "many"}}, 422, "top_k"),
+        ({"json": {"query": "đảng", "top_k": True}}, 422, "top_k"),
         ({"json": {"top_k": 3}}, 422, "query"),
         ({"content": b'{"query": "abc"', "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
         ({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
@@ -103,3 +104,10 @@ def test_founding_date_is_the_top_answer_over_the_real_articles(articles_client:
     assert "27-01-1994" in top["text"] or "27/01/1994" in top["text"]
     document = articles_client.get(f"/documents/{top['citation']['doc_id']}").json()
     assert document["text"][top["citation"]["char_start"] : top["citation"]["char_end"]] == top["text"]
+
+
+@pytest.mark.parametrize("query", ["???", "😀", "1994", "\u0301", "ĐẢNG BỘ", "x" * 1000])
+def test_odd_queries_get_an_answer_not_an_error(client: TestClient, query: str) -> None:
+    response = client.post("/search", json={"query": query, "top_k": 50})
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["answerable"], bool)
