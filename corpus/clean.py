@@ -50,7 +50,9 @@ class CleanedText:
 def clean_text(raw: str, title: str | None = None) -> CleanedText:
     """Return the cleaned body of a published page: one paragraph or heading per line."""
     lines = _lines_with_offsets(raw)
-    vocabulary = {w for line, _ in lines if not find_tcvn3_runs(line, ()) for w in syllables(line)}
+    # Which lines hold a TCVN3 run does not depend on the vocabulary; only decoding does.
+    garbled = {start for line, start in lines if find_tcvn3_runs(line, ())}
+    vocabulary = {w for line, start in lines if start not in garbled for w in syllables(line)}
     kept = [(line, start) for line, start in lines if line.strip()]
     # A line without diacritics stands out as a caption only in a text that has them.
     accented = sum(has_diacritics(line) for line, _ in kept) > len(kept) / 2
@@ -58,7 +60,7 @@ def clean_text(raw: str, title: str | None = None) -> CleanedText:
     chars: list[str] = []
     offsets: list[int] = []
     for line, start in kept:
-        text, line_offsets = _clean_line(line, start, vocabulary)
+        text, line_offsets = _clean_line(line, start, vocabulary if start in garbled else None)
         if not text:
             continue
         if chars:
@@ -110,8 +112,9 @@ def _is_signature(line: str) -> bool:
     return bool(letters) and len(line.split()) <= 15 and all(c.isupper() for c in letters)
 
 
-def _clean_line(line: str, start: int, vocabulary: set[str]) -> tuple[str, list[int]]:
-    repairs = find_tcvn3_runs(line, vocabulary, canonical_tones)
+def _clean_line(line: str, start: int, vocabulary: set[str] | None) -> tuple[str, list[int]]:
+    """Clean one line; `vocabulary` is given only for a line that holds a TCVN3 run."""
+    repairs = find_tcvn3_runs(line, vocabulary, canonical_tones) if vocabulary is not None else []
     text, offsets = _apply(line, [start + i for i in range(len(line))], repairs)
     text, offsets = _compose(text, offsets)
     # On composed text, moving a tone mark swaps one precomposed letter for another.
