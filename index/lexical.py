@@ -3,10 +3,17 @@
 Vietnamese words are mostly two syllables ("đảng viên", "thành lập"), so bigrams stand
 in for a word segmenter. The accented field keeps tones ("bộ" is not "bố"); the folded
 field drops every diacritic so a question typed without them still matches.
+
+Numbers are written many ways for one fact: "27-01-1994", "27/1/1994" and "ngày 27
+tháng 01 năm 1994"; "1.016" and "1016"; "lần thứ VI" and "lần thứ 6". Before
+splitting, dates become bare numbers in day-month-year order, thousands separators and
+leading zeros go, and Roman ordinals become Arabic numbers, so each fact is one
+sequence of terms however it was typed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +29,38 @@ QUESTION_WORDS = frozenset(
 )
 
 
+_DATE_SEPARATOR = re.compile(r"(?<=\d)\s*[-/.]\s*(?=\d)")  # "27-01-1994", "6/2015", "1.016"
+_DATE_WORD = re.compile(r"(?<=\d)\s+(?:tháng|năm|thang|nam)\s+(?=\d)", re.IGNORECASE)  # "27 tháng 01 năm 1994"
+_LEADING_ZEROS = re.compile(r"\b0+(?=\d)")
+_THOUSANDS = re.compile(r"\b(\d{1,3})((?:\.\d{3})+)\b")
+# Upper-case only, and not inside upper-case text: "vi" and "xi" are also Vietnamese
+# syllables ("vi phạm", "VI PHẠM").
+_ROMAN = re.compile(r"\b(?=[IVXL]+\b)L?X{0,3}(?:IX|IV|V?I{0,3})\b")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50}
+
+
+def canonical_numbers(text: str) -> str:
+    """Return `text` with dates, figures and Roman ordinals written one way."""
+    text = _THOUSANDS.sub(lambda m: m.group(1) + m.group(2).replace(".", ""), text)
+    text = _DATE_WORD.sub(" ", _DATE_SEPARATOR.sub(" ", text))
+    text = _LEADING_ZEROS.sub("", text)
+    return _ROMAN.sub(_with_arabic, text)
+
+
+def _with_arabic(match: re.Match[str]) -> str:
+    roman = match.group(0)
+    before = re.search(r"(\w+)\W*$", match.string[: match.start()])
+    after = re.match(r"\W*(\w+)", match.string[match.end() :])
+    if not roman or any(m and len(m.group(1)) > 1 and m.group(1).isupper() for m in (before, after)):
+        return roman
+    values = [_ROMAN_VALUES[c] for c in roman]
+    value = sum(-v if v < w else v for v, w in zip(values, values[1:] + [0]))
+    return str(value)
+
+
 def terms(text: str, *, folded: bool, query: bool = False) -> list[str]:
     """Return the syllables and syllable bigrams of `text`, optionally diacritic-folded."""
+    text = canonical_numbers(text)
     words = syllables(fold_diacritics(text) if folded else text)
     bigrams = [f"{a}_{b}" for a, b in zip(words, words[1:])]
     if query:

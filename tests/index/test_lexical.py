@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.lexical import LexicalIndex, terms
+from index.lexical import LexicalIndex, canonical_numbers, terms
 from index.restore import DiacriticRestorer
 
 PASSAGES = [
@@ -24,6 +24,35 @@ def test_terms_are_syllables_and_bigrams() -> None:
     ]
     assert terms("Thành lập", folded=True) == ["thanh", "lap", "thanh_lap"]
     assert "nào" not in terms("thành lập năm nào", folded=False, query=True)
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("ngày 27-01-1994", "ngày 27 1 1994"),
+        ("ngày 27 tháng 01 năm 1994", "ngày 27 1 1994"),
+        ("Tháng 6/2015", "Tháng 6 2015"),
+        ("1.016 đảng viên", "1016 đảng viên"),
+        ("nhiệm kỳ 2020- 2025", "nhiệm kỳ 2020 2025"),
+        ("Đại hội lần thứ XIII, khóa VI.", "Đại hội lần thứ 13, khóa 6."),
+        ("VI PHẠM KỶ LUẬT", "VI PHẠM KỶ LUẬT"),
+        ("vi phạm", "vi phạm"),
+        ("I. THÀNH LẬP", "I. THÀNH LẬP"),
+    ],
+)
+def test_numbers_are_written_one_way(written: str, canonical: str) -> None:
+    assert canonical_numbers(written) == canonical
+
+
+def test_a_fact_matches_however_its_numbers_are_typed() -> None:
+    index = LexicalIndex.build(
+        [
+            "Đại hội Đảng bộ Khối lần thứ VI họp ngày 03-8-2020.",
+            "Đại hội Đảng bộ Khối lần thứ V họp ngày 23-8-2015.",
+        ]
+    )
+    assert int(index.scores("dai hoi lan thu 6 hop ngay nao").argmax()) == 0
+    assert int(index.scores("Đại hội nào họp ngày 3 tháng 8 năm 2020?").argmax()) == 0
 
 
 def test_bm25_finds_the_passage_with_or_without_diacritics() -> None:
