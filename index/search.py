@@ -2,7 +2,8 @@
 
 A `Retriever` is built once per loaded index version (BM25 fields, sentence spans,
 diacritic restorer), so the query path only computes: embed the question, score
-every passage three ways, fuse the ranks, drop near-duplicates, pick highlights.
+every passage three ways, fuse the ranks, favour passages about the years the
+question names, drop near-duplicates, pick highlights.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from corpus.documents import DocumentMeta
 from corpus.normalize import fold_diacritics, has_diacritics, syllables
 from index.embed import Embedder
 from index.lexical import QUESTION_WORDS, LexicalIndex
+from index.period import passage_years, period_match, years
 from index.restore import DiacriticRestorer
 from index.store import IndexVersion
 from index.translate import Glossary
@@ -38,6 +40,7 @@ class SearchConfig:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     sentence_weight: float = 0.5
+    period_weight: float = 0.1  # hybrid score gain of a passage about exactly the years asked
     restore_diacritics: bool = True
     translate_english: bool = True
     min_confidence: float = 0.475  # term coverage below which nothing answers (max recall at <=10% false flags)
@@ -79,6 +82,7 @@ class Retriever:
     glossary: Glossary
     term_sets: list[frozenset[str]]  # folded syllables of each chunk
     idf: dict[str, float]
+    periods: list[frozenset[int]]  # years each chunk is about
 
     @classmethod
     def build(cls, version: IndexVersion, embedder: Embedder) -> Retriever:
@@ -91,6 +95,7 @@ class Retriever:
         frequency = Counter(term for terms in term_sets for term in terms)
         idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
         rows = np.array([row for row, _, _ in spans], dtype=np.int64)
+        periods = [passage_years(version.documents[c.doc_id].text, c) for c in version.chunks]
         return cls(
             version,
             embedder,
@@ -102,6 +107,7 @@ class Retriever:
             Glossary.load(),
             term_sets,
             idf,
+            periods,
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
@@ -123,7 +129,7 @@ class Retriever:
                 config.dense_weight * _rrf(dense, config.rrf_k)
                 + config.lexical_weight * _rrf(self.lexical.scores(lexical_text), config.rrf_k, matched_only=True)
                 + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k, matched_only=True)
-            )
+            ) * (1.0 + config.period_weight * self._period_scores(lexical_text))
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
         confidence = self._coverage(evidence_text, order[:_EVIDENCE_DEPTH])
@@ -143,6 +149,11 @@ class Retriever:
         if not total or not rows:
             return 0.0
         return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
+
+    def _period_scores(self, query: str) -> np.ndarray:
+        """Return per chunk how close its years are to those `query` names (all 0 if it names none)."""
+        asked = years(query)
+        return np.array([period_match(asked, about) for about in self.periods], dtype=np.float64)
 
     def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
         """Return the texts to embed, to match, and to look for in the evidence.

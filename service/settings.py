@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     sentence_weight: float = Field(
         _SEARCH.sentence_weight, ge=0, description="Weight of the best-sentence BM25 ranking."
     )
+    period_weight: float = Field(
+        _SEARCH.period_weight,
+        ge=0,
+        description="Hybrid score gain of passages about the years the query names (0: off).",
+    )
     rrf_k: int = Field(_SEARCH.rrf_k, ge=1, description="Rank offset of reciprocal-rank fusion.")
     restore_diacritics: bool = Field(
         _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
@@ -77,6 +82,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             lexical_weight=self.lexical_weight,
             sentence_weight=self.sentence_weight,
+            period_weight=self.period_weight,
             restore_diacritics=self.restore_diacritics,
             min_confidence=self.min_confidence,
         )

@@ -1,0 +1,41 @@
+"""The years a passage is about, and how close they are to the years a question names.
+
+A history tells a period once ("Những năm 2010 - 2015: ...", a heading "(1996 - 2005)")
+and then describes it for paragraphs without repeating the years, so the passage that
+answers "how many members were disciplined in the 2000 - 2005 term?" often names no
+year at all. A passage's period is therefore the years it names, the years its section
+heading names, and the years named just before it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from corpus.chunk import Chunk
+
+_YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+LEAD_IN_CHARS = 200  # about one sentence of the text before a passage
+_LEAD_IN_YEARS = 2  # the period stated last before the passage: "2010 - 2015"
+
+
+def years(text: str) -> frozenset[int]:
+    """Return the years (1800-2099) written in `text`."""
+    return frozenset(int(y) for y in _YEAR.findall(text))
+
+
+def passage_years(document_text: str, chunk: Chunk) -> frozenset[int]:
+    """Return the years `chunk` is about: its own, its heading's, and its lead-in's."""
+    lead_in = _YEAR.findall(document_text[max(0, chunk.start - LEAD_IN_CHARS) : chunk.start])
+    return years(chunk.text) | years(chunk.section or "") | {int(y) for y in lead_in[-_LEAD_IN_YEARS:]}
+
+
+def period_match(asked: frozenset[int], about: frozenset[int]) -> float:
+    """Return how close a passage's years are to each asked year: 1 when all are named.
+
+    Each asked year scores 1 / (1 + years to the nearest year of the passage), and the
+    scores are averaged, so for "nhiệm kỳ 2000 - 2005" a passage of 2000 - 2005 beats
+    one of 1996 - 2000 that shares a boundary year. 0 when either side names no year.
+    """
+    if not asked or not about:
+        return 0.0
+    return sum(1.0 / (1.0 + min(abs(year - y) for y in about)) for year in asked) / len(asked)
