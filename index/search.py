@@ -158,15 +158,17 @@ class Retriever:
     def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
         """Return the texts to embed, to match, and to look for in the evidence.
 
-        Diacritics are restored when the query has none; an English query gets Vietnamese
-        keywords from the glossary for matching, and only those count as evidence.
+        Diacritics are restored when the query has none. An English query gets Vietnamese
+        keywords from the glossary, embedded and matched beside it (the small model ties
+        English to Vietnamese loosely); only the keywords count as evidence.
         """
         restored = self.restorer.restore(query) if config.restore_diacritics else None
         if restored:
             return restored, restored, restored
         translated = None if has_diacritics(query) or not config.translate_english else self.glossary.translate(query)
         if translated:
-            return query, f"{query} {translated}", translated
+            both = f"{query} {translated}"
+            return both, both, translated
         return query, query, query
 
     def _dense_scores(self, query: str) -> np.ndarray:

@@ -42,6 +42,13 @@ def test_queries_without_diacritics_are_restored_and_english_translated(retrieve
     assert retriever.search("Đảng bộ Khối thành lập ngày nào?", 1).rewritten_query is None
 
 
+def test_an_english_query_is_embedded_with_its_vietnamese_keywords(retriever: Retriever) -> None:
+    # The keyword embedder shares no word between the English and the passage: only the
+    # glossary's "trụ sở" and "chuyển về" can lead dense retrieval to it.
+    top = retriever.search("Where were the headquarters moved?", 1, SearchConfig(mode="dense")).hits[0]
+    assert "18 Hồ Xuân Hương" in top.chunk.text
+
+
 def test_answerable_says_whether_the_question_terms_are_there(retriever: Retriever) -> None:
     answered = retriever.search("Đại hội lần thứ nhất họp năm nào?", 3)
     assert answered.answerable and answered.confidence > 0.9
