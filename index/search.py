@@ -41,6 +41,8 @@ class SearchConfig:
     lexical_weight: float = 1.0
     sentence_weight: float = 0.5
     period_weight: float = 0.1  # hybrid score gain of a passage about exactly the years asked
+    feedback_weight: float = 0.3  # share of the best passages' centroid added to the query vector (0: off)
+    feedback_depth: int = 5  # passages whose centroid moves the query vector
     restore_diacritics: bool = True
     translate_english: bool = True
     min_confidence: float = 0.475  # term coverage below which nothing answers (max recall at <=10% false flags)
@@ -117,19 +119,21 @@ class Retriever:
         if not chunks:
             return SearchOutcome([], False, 0.0, None)
         dense_text, lexical_text, evidence_text = self._rewrite(query, config)
-        dense = self._dense_scores(dense_text) if config.mode != "bm25" else np.zeros(len(chunks), np.float32)
         sentence_scores = self.sentences.scores(lexical_text)
         best_sentence = self._best_sentences(sentence_scores)
-        if config.mode == "dense":
-            fused = dense
-        elif config.mode == "bm25":
+        if config.mode == "bm25":
             fused = self.lexical.scores(lexical_text)
         else:
-            fused = (
-                config.dense_weight * _rrf(dense, config.rrf_k)
-                + config.lexical_weight * _rrf(self.lexical.scores(lexical_text), config.rrf_k, matched_only=True)
-                + config.sentence_weight * _rrf(best_sentence[:, 1], config.rrf_k, matched_only=True)
-            ) * (1.0 + config.period_weight * self._period_scores(lexical_text))
+            query_vector = self._embed_query(dense_text)
+            dense = self._dense_scores(query_vector)
+            if config.mode == "dense":
+                fused = dense
+            else:
+                lexical = [self.lexical.scores(lexical_text), best_sentence[:, 1], self._period_scores(lexical_text)]
+                fused = self._fuse(dense, *lexical, config)
+                if config.feedback_weight:
+                    query_vector = self._feedback(query_vector, fused, config)
+                    fused = self._fuse(self._dense_scores(query_vector), *lexical, config)
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
         confidence = self._coverage(evidence_text, order[:_EVIDENCE_DEPTH])
@@ -171,14 +175,39 @@ class Retriever:
             return both, both, translated
         return query, query, query
 
-    def _dense_scores(self, query: str) -> np.ndarray:
-        vector = np.ascontiguousarray(self.embedder.embed_queries([query]), dtype=np.float32)
+    def _embed_query(self, text: str) -> np.ndarray:
+        return np.ascontiguousarray(self.embedder.embed_queries([text]), dtype=np.float32)
+
+    def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         n = self.version.vectors.ntotal
-        scores, rows = self.version.vectors.search(vector, n)
+        scores, rows = self.version.vectors.search(query_vector, n)
         dense = np.full(n, -1.0, dtype=np.float32)
         valid = rows[0] >= 0
         dense[rows[0][valid]] = scores[0][valid]
         return dense
+
+    def _fuse(
+        self, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray, period: np.ndarray, config: SearchConfig
+    ) -> np.ndarray:
+        """Return the hybrid score: weighted reciprocal-rank fusion, raised for the years asked."""
+        k = config.rrf_k
+        fused = (
+            config.dense_weight * _rrf(dense, k)
+            + config.lexical_weight * _rrf(lexical, k, matched_only=True)
+            + config.sentence_weight * _rrf(sentence, k, matched_only=True)
+        )
+        return fused * (1.0 + config.period_weight * period)
+
+    def _feedback(self, query_vector: np.ndarray, fused: np.ndarray, config: SearchConfig) -> np.ndarray:
+        """Return the query vector moved toward the mean of the best fused passages (Rocchio).
+
+        A question worded unlike the text embeds far from its answer; the passages that
+        BM25 and the embedding agree on carry the collection's own wording of the topic.
+        """
+        top = np.argsort(-fused, kind="stable")[: config.feedback_depth]
+        centroid = np.stack([self.version.vectors.reconstruct(int(row)) for row in top]).mean(axis=0)
+        moved = query_vector[0] + config.feedback_weight * centroid
+        return np.ascontiguousarray(moved / np.linalg.norm(moved), dtype=np.float32)[None, :]
 
     def _best_sentences(self, sentence_scores: np.ndarray) -> np.ndarray:
         """Return per chunk row: (index into sentence_spans of its best sentence, its score)."""

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Hybrid score gain of passages about the years the query names (0: off).",
     )
+    feedback_weight: float = Field(
+        _SEARCH.feedback_weight,
+        ge=0,
+        description="Share of the best passages' centroid added to the query vector in hybrid (0: off).",
+    )
+    feedback_depth: int = Field(
+        _SEARCH.feedback_depth, ge=1, le=50, description="Passages whose centroid moves the query vector."
+    )
     rrf_k: int = Field(_SEARCH.rrf_k, ge=1, description="Rank offset of reciprocal-rank fusion.")
     restore_diacritics: bool = Field(
         _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
@@ -83,6 +91,8 @@ class Settings(BaseSettings):
             lexical_weight=self.lexical_weight,
             sentence_weight=self.sentence_weight,
             period_weight=self.period_weight,
+            feedback_weight=self.feedback_weight,
+            feedback_depth=self.feedback_depth,
             restore_diacritics=self.restore_diacritics,
             min_confidence=self.min_confidence,
         )

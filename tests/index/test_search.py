@@ -9,7 +9,7 @@ from corpus.chunk import ChunkSettings
 from index.build import update_index
 from index.search import Retriever, SearchConfig, _rrf
 from index.store import load_version
-from tests.conftest import KeywordEmbedder
+from tests.conftest import KeywordEmbedder, write_document
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
 
@@ -69,3 +69,26 @@ def test_rrf_ranks_and_ignores_unmatched_rows() -> None:
     scores = np.array([0.0, 3.0, 1.0, 0.0])
     assert np.allclose(_rrf(scores, 60), [1 / 63, 1 / 61, 1 / 62, 1 / 64])
     assert np.allclose(_rrf(scores, 60, matched_only=True), [0, 1 / 61, 1 / 62, 0])
+
+
+def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
+    tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
+    passages = {
+        "a-tru-so": "Trụ sở chuyển về số 18 Hồ Xuân Hương.",
+        "b-dai-hoi": "Đại hội bầu Ban Chấp hành gồm 27 đồng chí.",
+        "c-cong-doan": "Công đoàn có 12.000 đoàn viên.",
+        "d-doan": "Đoàn Thanh niên tổ chức nhiều phong trào.",
+        "z-noi-lam-viec": "Đảng ủy Khối làm việc tại 18 Hồ Xuân Hương.",
+    }
+    for doc_id, text in passages.items():
+        write_document(tmp_path / "corpus", doc_id, doc_id, "2020-01-01", text)
+    update_index(tmp_path / "corpus", tmp_path / "index", keyword_embedder, SETTINGS)
+    retriever = Retriever.build(load_version(tmp_path / "index"), keyword_embedder)
+
+    def ranking(feedback_weight: float) -> list[str]:
+        config = SearchConfig(feedback_weight=feedback_weight, feedback_depth=1)
+        return [h.chunk.doc_id for h in retriever.search("trụ sở", 5, config).hits]
+
+    assert ranking(0.0)[1] != "z-noi-lam-viec"  # it shares no word with the query
+    assert ranking(0.5)[:2] == ["a-tru-so", "z-noi-lam-viec"]
