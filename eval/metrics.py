@@ -9,6 +9,7 @@ that no higher-ranked passage covered, so a repeated passage earns nothing twice
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,34 @@ def judge(question: Question, passages: Sequence[Passage], occurrences: list[Occ
             claimed.add(key)
         keys.append(key)
     return keys
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The `min_confidence` that flags the most unanswerable questions within a false-flag budget."""
+
+    min_confidence: float
+    unanswerable_flagged: float
+    answerable_flagged: float
+
+
+def calibrate(answerable: Sequence[float], unanswerable: Sequence[float], max_false: float = 0.10) -> Calibration:
+    """Return the threshold (flag when confidence < it) with the highest unanswerable recall.
+
+    Only thresholds that flag at most `max_false` of the answerable questions qualify; among
+    equal recalls the one with fewer false flags wins. With no unanswerable question, or
+    none flaggable, the threshold is 0 (flag nothing).
+    """
+    best = Calibration(0.0, 0.0, 0.0)
+    if not answerable or not unanswerable:
+        return best
+    for threshold in sorted(set(unanswerable)):
+        cut = math.nextafter(threshold, math.inf)  # flags this confidence too
+        wrong = sum(c < cut for c in answerable) / len(answerable)
+        flagged = sum(c < cut for c in unanswerable) / len(unanswerable)
+        if wrong <= max_false and (flagged, -wrong) > (best.unanswerable_flagged, -best.answerable_flagged):
+            best = Calibration(cut, flagged, wrong)
+    return best
 
 
 def score(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:

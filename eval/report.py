@@ -23,13 +23,19 @@ def format_table(suites: list[SuiteResult]) -> str:
                 lines.append(f"| {category} | {suite.name} | {suite.counts[category]} | {values} |")
     lines += [
         "",
-        "| config | unanswerable flagged | answerable wrongly flagged | p50 ms | p95 ms |",
-        "|---|---|---|---|---|",
+        "| config | unanswerable flagged | answerable wrongly flagged | best min_confidence (flagged / wrongly) "
+        "| p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|",
     ]
     for suite in suites:
         flagged, wrong = suite.no_answer["unanswerable_flagged"], suite.no_answer["answerable_flagged"]
+        best = "n/a"
+        if "calibrated_min_confidence" in suite.no_answer:
+            calibrated = ("min_confidence", "unanswerable_flagged", "answerable_flagged")
+            threshold, recall, false_flags = (suite.no_answer[f"calibrated_{k}"] for k in calibrated)
+            best = f"{threshold:.3f} ({recall:.3f} / {false_flags:.3f})"
         lines.append(
-            f"| {suite.name} | {flagged:.3f} (n={suite.counts['unanswerable']}) | {wrong:.3f} "
+            f"| {suite.name} | {flagged:.3f} (n={suite.counts['unanswerable']}) | {wrong:.3f} | {best} "
             f"| {suite.latency_ms.get('p50', float('nan')):.1f} | {suite.latency_ms.get('p95', float('nan')):.1f} |"
         )
     return "\n".join(lines)
@@ -60,6 +66,7 @@ def _suite_json(suite: SuiteResult) -> dict[str, Any]:
                 "category": r.question.category,
                 "relevant": r.relevant,
                 "answerable": r.answerable,
+                "confidence": r.confidence,
                 "ms": round(r.seconds * 1000, 2),
                 "metrics": r.metrics,
             }

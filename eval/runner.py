@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from eval.metrics import METRICS, Passage, judge, score
+from eval.metrics import METRICS, Passage, calibrate, judge, score
 from eval.questions import CATEGORIES, Question, find_occurrences
 from index.live import LiveIndex
 from index.search import SearchConfig
@@ -23,6 +24,7 @@ class Answer:
 
     passages: list[Passage]
     answerable: bool | None  # None when the backend does not say
+    confidence: float | None
     seconds: float
 
 
@@ -34,6 +36,7 @@ class QuestionResult:
     question: Question
     relevant: list[bool]  # per returned passage: earns a new answer occurrence
     answerable: bool | None
+    confidence: float | None
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)  # empty for unanswerable questions
 
@@ -46,7 +49,7 @@ class SuiteResult:
     results: list[QuestionResult]
     summary: dict[str, dict[str, float]]  # category (and "overall") -> metric -> mean
     counts: dict[str, int]
-    no_answer: dict[str, float]
+    no_answer: dict[str, float]  # flag rates as served, and the best threshold ("calibrated_*")
     latency_ms: dict[str, float]
 
 
@@ -58,7 +61,7 @@ def local_backend(live: LiveIndex, config: SearchConfig) -> Backend:
         outcome = live.search(query, top_k, config)
         seconds = time.perf_counter() - started
         passages = [Passage(h.chunk.doc_id, h.chunk.start, h.chunk.end, h.chunk.text) for h in outcome.hits]
-        return Answer(passages, outcome.answerable, seconds)
+        return Answer(passages, outcome.answerable, outcome.confidence, seconds)
 
     return ask
 
@@ -81,7 +84,7 @@ def http_backend(client: httpx.Client) -> tuple[Backend, dict[str, str]]:
             Passage(r["citation"]["doc_id"], r["citation"]["char_start"], r["citation"]["char_end"], r["text"])
             for r in body["results"]
         ]
-        return Answer(passages, body.get("answerable"), seconds)
+        return Answer(passages, body.get("answerable"), body.get("confidence"), seconds)
 
     return ask, documents
 
@@ -101,12 +104,11 @@ def run_suite(name: str, questions: list[Question], backend: Backend, documents:
             # Scores fall with rank so ranx ranks exactly as the backend did.
             run[question.id] = {k or f"miss{rank}": 1.0 / rank for rank, k in enumerate(keys, start=1)}
             run[question.id] = run[question.id] or {"nothing": 0.0}
-        results.append(QuestionResult(question, [k is not None for k in keys], answer.answerable, answer.seconds))
+        relevant = [k is not None for k in keys]
+        results.append(QuestionResult(question, relevant, answer.answerable, answer.confidence, answer.seconds))
     per_metric = score(qrels, run) if qrels else {}
     results = [
-        QuestionResult(
-            r.question, r.relevant, r.answerable, r.seconds, {m: per_metric[m][r.question.id] for m in METRICS}
-        )
+        dataclasses.replace(r, metrics={m: per_metric[m][r.question.id] for m in METRICS})
         if r.question.answerable
         else r
         for r in results
@@ -126,6 +128,9 @@ def _summarise(name: str, results: list[QuestionResult]) -> SuiteResult:
         "unanswerable_flagged": _rate(unanswerable, lambda r: r.answerable is False),
         "answerable_flagged": _rate(answerable, lambda r: r.answerable is False),
     }
+    if all(r.confidence is not None for r in results):
+        best = calibrate([r.confidence or 0.0 for r in answerable], [r.confidence or 0.0 for r in unanswerable])
+        no_answer |= {f"calibrated_{k}": v for k, v in dataclasses.asdict(best).items()}
     times = sorted(r.seconds * 1000 for r in results)
     latency = {"p50": _percentile(times, 0.50), "p95": _percentile(times, 0.95)} if times else {}
     counts = {k: len(v) for k, v in groups.items()} | {"unanswerable": len(unanswerable)}

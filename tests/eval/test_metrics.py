@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.metrics import Passage, is_answer, judge, score
+from eval.metrics import Calibration, Passage, calibrate, is_answer, judge, score
 from eval.questions import Occurrence, Question, find_occurrences, unmatched_answers
 
 DOCS = {
@@ -51,3 +51,14 @@ def test_scores_match_hand_computed_values() -> None:
 
 def test_occurrence_key_names_document_and_offset() -> None:
     assert Occurrence("a", 33, 43).key == "a@33"
+
+
+def test_calibration_flags_the_most_unanswerable_within_the_false_flag_budget() -> None:
+    answerable = [0.9, 0.8, 0.8, 0.7, 0.6, 0.55, 0.5, 0.5, 0.47, 0.3]  # 10: one false flag allowed
+    unanswerable = [0.2, 0.4, 0.45, 0.5, 0.6]
+    best = calibrate(answerable, unanswerable)
+    assert (best.unanswerable_flagged, best.answerable_flagged) == (0.6, 0.1)  # 0.2, 0.4, 0.45; and 0.3
+    assert 0.45 < best.min_confidence < 0.47
+    strict = calibrate(answerable, unanswerable, max_false=0.0)
+    assert (strict.unanswerable_flagged, strict.answerable_flagged) == (0.2, 0.0)
+    assert calibrate(answerable, []) == Calibration(0.0, 0.0, 0.0)

@@ -116,6 +116,13 @@ def test_eval_over_http_prints_the_table_and_writes_reports(
     run = record["runs"][0]
     assert run["counts"] == {"overall": 2, "dates": 1, "no_diacritics": 1, "unanswerable": 1}
     assert run["summary"]["overall"]["hit_rate@10"] == 1.0
+    # The server's confidences (0 to 1) calibrate a threshold; the two answerable ones
+    # may not be flagged (10% of 2 is none), the unanswerable one is if it scored lowest.
+    confidences = {q["id"]: q["confidence"] for q in run["questions"]}
+    assert all(0 <= c <= 1 for c in confidences.values())
+    assert run["no_answer"]["calibrated_answerable_flagged"] == 0.0
+    assert run["no_answer"]["calibrated_min_confidence"] <= min(confidences["d1"], confidences["n1"])
+    assert "best min_confidence" in out
     assert list((tmp_path / "reports").glob("eval-*.md"))
 
 
