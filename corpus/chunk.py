@@ -29,7 +29,7 @@ class ChunkSettings:
     """How documents are cut; recorded in the index manifest."""
 
     max_tokens: int = 200
-    overlap_sentences: int = 1
+    overlap_sentences: int = 2
 
 
 @dataclass(frozen=True)

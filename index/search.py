@@ -45,7 +45,7 @@ class SearchConfig:
     feedback_depth: int = 5  # passages whose centroid moves the query vector
     restore_diacritics: bool = True
     translate_english: bool = True
-    min_confidence: float = 0.475  # term coverage below which nothing answers (max recall at <=10% false flags)
+    min_confidence: float = 0.505  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.5  # share of a passage already shown by a higher hit that makes it a duplicate
 
 

