@@ -21,7 +21,7 @@ from tests.conftest import THIRD, KeywordEmbedder, write_document
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SMALL = ChunkSettings(max_tokens=40, overlap_sentences=1)
+SMALL = ChunkSettings(max_tokens=40)  # the default overlap, as the app's settings have
 NEW = {"title": "Công đoàn Viên chức", "published": "2004-05-19", "text": THIRD[3], "author": "Công đoàn"}
 
 
