@@ -8,6 +8,7 @@ question names, drop near-duplicates, pick highlights.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from index.lexical import QUESTION_WORDS, LexicalIndex
 from index.period import passage_years, period_match, years
 from index.restore import DiacriticRestorer
 from index.store import IndexVersion
+from index.thesaurus import Thesaurus
 from index.translate import Glossary
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -45,6 +47,7 @@ class SearchConfig:
     feedback_depth: int = 5  # passages whose centroid moves the query vector
     restore_diacritics: bool = True
     translate_english: bool = True
+    expand_synonyms: bool = True  # plain wordings the collection never uses -> its own (synonyms_vi.tsv)
     min_confidence: float = 0.505  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.5  # share of a passage already shown by a higher hit that makes it a duplicate
 
@@ -85,6 +88,7 @@ class Retriever:
     term_sets: list[frozenset[str]]  # folded syllables of each chunk
     idf: dict[str, float]
     periods: list[frozenset[int]]  # years each chunk is about
+    thesaurus: Thesaurus
 
     @classmethod
     def build(cls, version: IndexVersion, embedder: Embedder) -> Retriever:
@@ -110,6 +114,7 @@ class Retriever:
             term_sets,
             idf,
             periods,
+            Thesaurus.for_collection(d.text for d in version.documents.values()),
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
@@ -129,11 +134,16 @@ class Retriever:
             if config.mode == "dense":
                 fused = dense
             else:
-                lexical = [self.lexical.scores(lexical_text), best_sentence[:, 1], self._period_scores(lexical_text)]
-                fused = self._fuse(dense, *lexical, config)
+                fuse = functools.partial(
+                    self._fuse,
+                    lexical=self.lexical.scores(lexical_text),
+                    sentence=best_sentence[:, 1],
+                    period=self._period_scores(lexical_text),
+                    config=config,
+                )
+                fused = fuse(dense)
                 if config.feedback_weight:
-                    query_vector = self._feedback(query_vector, fused, config)
-                    fused = self._fuse(self._dense_scores(query_vector), *lexical, config)
+                    fused = fuse(self._dense_scores(self._feedback(query_vector, fused, config)))
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
         confidence = self._coverage(evidence_text, order[:_EVIDENCE_DEPTH])
@@ -164,16 +174,22 @@ class Retriever:
 
         Diacritics are restored when the query has none. An English query gets Vietnamese
         keywords from the glossary, embedded and matched beside it (the small model ties
-        English to Vietnamese loosely); only the keywords count as evidence.
+        English to Vietnamese loosely); only the keywords count as evidence. Phrases the
+        collection never uses are matched in the collection's own wording too.
         """
         restored = self.restorer.restore(query) if config.restore_diacritics else None
+        translated = None
+        if not restored and not has_diacritics(query) and config.translate_english:
+            translated = self.glossary.translate(query)
         if restored:
-            return restored, restored, restored
-        translated = None if has_diacritics(query) or not config.translate_english else self.glossary.translate(query)
-        if translated:
-            both = f"{query} {translated}"
-            return both, both, translated
-        return query, query, query
+            dense_text = lexical_text = evidence_text = restored
+        elif translated:
+            dense_text = lexical_text = f"{query} {translated}"
+            evidence_text = translated
+        else:
+            dense_text = lexical_text = evidence_text = query
+        wording = self.thesaurus.expand(lexical_text) if config.expand_synonyms else None
+        return dense_text, f"{lexical_text} {wording}" if wording else lexical_text, evidence_text
 
     def _embed_query(self, text: str) -> np.ndarray:
         return np.ascontiguousarray(self.embedder.embed_queries([text]), dtype=np.float32)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     restore_diacritics: bool = Field(
         _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
     )
+    expand_synonyms: bool = Field(
+        _SEARCH.expand_synonyms,
+        description="Match a query's plain wordings the collection never uses in its own wording (synonyms_vi.tsv).",
+    )
     min_confidence: float = Field(
         _SEARCH.min_confidence, ge=0, le=1, description="Term coverage below which `answerable` is false."
     )
@@ -94,6 +98,7 @@ class Settings(BaseSettings):
             feedback_weight=self.feedback_weight,
             feedback_depth=self.feedback_depth,
             restore_diacritics=self.restore_diacritics,
+            expand_synonyms=self.expand_synonyms,
             min_confidence=self.min_confidence,
         )
 

@@ -49,6 +49,16 @@ def test_an_english_query_is_embedded_with_its_vietnamese_keywords(retriever: Re
     assert "18 Hồ Xuân Hương" in top.chunk.text
 
 
+def test_a_plain_wording_is_matched_in_the_collections_own(retriever: Retriever) -> None:
+    # "nơi làm việc" never occurs in the corpus; the thesaurus gives its word, "trụ sở".
+    bm25 = SearchConfig(mode="bm25")
+    outcome = retriever.search("Nơi làm việc ở đâu?", 1, bm25)
+    assert "Trụ sở" in outcome.hits[0].chunk.text and outcome.hits[0].score > 0
+    assert outcome.rewritten_query == "Nơi làm việc ở đâu? trụ sở"
+    unexpanded = retriever.search("Nơi làm việc ở đâu?", 1, SearchConfig(mode="bm25", expand_synonyms=False))
+    assert unexpanded.hits[0].score == 0
+
+
 def test_answerable_says_whether_the_question_terms_are_there(retriever: Retriever) -> None:
     answered = retriever.search("Đại hội lần thứ nhất họp năm nào?", 3)
     assert answered.answerable and answered.confidence > 0.9
