@@ -49,7 +49,7 @@ class SearchConfig:
     translate_english: bool = True
     expand_synonyms: bool = True  # plain wordings the collection never uses -> its own (synonyms_vi.tsv)
     min_confidence: float = 0.505  # term coverage below which nothing answers (max recall at <=10% false flags)
-    max_overlap: float = 0.5  # share of a passage already shown by a higher hit that makes it a duplicate
+    max_overlap: float = 0.2  # share of a passage already shown by a higher hit that makes it a duplicate
 
 
 @dataclass(frozen=True)
