@@ -6,9 +6,9 @@ field drops every diacritic so a question typed without them still matches.
 
 Numbers are written many ways for one fact: "27-01-1994", "27/1/1994" and "ngày 27
 tháng 01 năm 1994"; "1.016" and "1016"; "lần thứ VI" and "lần thứ 6". Before
-splitting, dates become bare numbers in day-month-year order, thousands separators and
-leading zeros go, and Roman ordinals become Arabic numbers, so each fact is one
-sequence of terms however it was typed.
+splitting, dates become bare numbers (ISO "1994-01-27" turned day first, as the texts
+write them), thousands separators and leading zeros go, and Roman ordinals become
+Arabic numbers, so each fact is one sequence of terms however it was typed.
 """
 
 from __future__ import annotations
@@ -29,28 +29,37 @@ QUESTION_WORDS = frozenset(
 )
 
 
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _DATE_SEPARATOR = re.compile(r"(?<=\d)\s*[-/.]\s*(?=\d)")  # "27-01-1994", "6/2015", "1.016"
-_DATE_WORD = re.compile(r"(?<=\d)\s+(?:tháng|năm|thang|nam)\s+(?=\d)", re.IGNORECASE)  # "27 tháng 01 năm 1994"
+# "27 tháng 01 năm 1994": the words go only between a day and a month, or a month and a
+# year, so "120 nam, 80 nữ" (men) and "5 năm 2 tháng" (a duration) keep theirs.
+_MONTH_WORD = re.compile(r"(?<=\d)\s+(?:tháng|thang)\s+(?=\d{1,2}(?!\d))", re.IGNORECASE)
+_YEAR_WORD = re.compile(r"(?<=\d)\s+(?:năm|nam)\s+(?=\d{4}(?!\d))", re.IGNORECASE)
 _LEADING_ZEROS = re.compile(r"\b0+(?=\d)")
 _THOUSANDS = re.compile(r"\b(\d{1,3})((?:\.\d{3})+)\b")
 # Upper-case only, and not inside upper-case text: "vi" and "xi" are also Vietnamese
 # syllables ("vi phạm", "VI PHẠM").
 _ROMAN = re.compile(r"\b(?=[IVXL]+\b)L?X{0,3}(?:IX|IV|V?I{0,3})\b")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50}
+_WORD_BEFORE = re.compile(r"(\w+)\W*$")
+_WORD_AFTER = re.compile(r"\W*(\w+)")
+_NEIGHBOURHOOD = 40  # characters searched for the words around a numeral (bounded: queries can be long)
 
 
 def canonical_numbers(text: str) -> str:
     """Return `text` with dates, figures and Roman ordinals written one way."""
+    text = _ISO_DATE.sub(r"\3-\2-\1", text)
     text = _THOUSANDS.sub(lambda m: m.group(1) + m.group(2).replace(".", ""), text)
-    text = _DATE_WORD.sub(" ", _DATE_SEPARATOR.sub(" ", text))
+    text = _DATE_SEPARATOR.sub(" ", text)
+    text = _YEAR_WORD.sub(" ", _MONTH_WORD.sub(" ", text))
     text = _LEADING_ZEROS.sub("", text)
     return _ROMAN.sub(_with_arabic, text)
 
 
 def _with_arabic(match: re.Match[str]) -> str:
-    roman = match.group(0)
-    before = re.search(r"(\w+)\W*$", match.string[: match.start()])
-    after = re.match(r"\W*(\w+)", match.string[match.end() :])
+    roman, text = match.group(0), match.string
+    before = _WORD_BEFORE.search(text, max(0, match.start() - _NEIGHBOURHOOD), match.start())
+    after = _WORD_AFTER.match(text, match.end(), match.end() + _NEIGHBOURHOOD)
     if not roman or any(m and len(m.group(1)) > 1 and m.group(1).isupper() for m in (before, after)):
         return roman
     values = [_ROMAN_VALUES[c] for c in roman]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from index.lexical import LexicalIndex, canonical_numbers, terms
@@ -38,10 +40,22 @@ def test_terms_are_syllables_and_bigrams() -> None:
         ("VI PHẠM KỶ LUẬT", "VI PHẠM KỶ LUẬT"),
         ("vi phạm", "vi phạm"),
         ("I. THÀNH LẬP", "I. THÀNH LẬP"),
+        ("1994-01-27", "27 1 1994"),
+        ("gồm 120 nam 80 nữ", "gồm 120 nam 80 nữ"),
+        ("sau 5 năm 2 tháng", "sau 5 năm 2 tháng"),
+        ("ngay 3 thang 8 nam 2020", "ngay 3 8 2020"),
     ],
 )
 def test_numbers_are_written_one_way(written: str, canonical: str) -> None:
     assert canonical_numbers(written) == canonical
+
+
+def test_a_long_query_of_numerals_is_analysed_quickly() -> None:
+    # The neighbour check of each numeral looks at a bounded window, not the whole query.
+    query = "a" * 500 + "!" + " I" * 250
+    started = time.perf_counter()
+    LexicalIndex.build(PASSAGES).scores(query)
+    assert time.perf_counter() - started < 0.2
 
 
 def test_a_fact_matches_however_its_numbers_are_typed() -> None:
