@@ -25,7 +25,9 @@ def years(text: str) -> frozenset[int]:
 
 def passage_years(document_text: str, chunk: Chunk) -> frozenset[int]:
     """Return the years `chunk` is about: its own, its heading's, and its lead-in's."""
-    lead_in = _YEAR.findall(document_text[max(0, chunk.start - LEAD_IN_CHARS) : chunk.start])
+    # The lead-in stays inside the section: the previous section's last years are another period.
+    section_start = document_text.rfind(chunk.section, 0, chunk.start + len(chunk.section)) if chunk.section else -1
+    lead_in = _YEAR.findall(document_text[max(0, section_start, chunk.start - LEAD_IN_CHARS) : chunk.start])
     return years(chunk.text) | years(chunk.section or "") | {int(y) for y in lead_in[-_LEAD_IN_YEARS:]}
 
 

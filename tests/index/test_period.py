@@ -38,6 +38,15 @@ def test_a_passage_is_about_its_own_its_heading_and_its_lead_in_years() -> None:
     assert passage_years(document, _chunk(document, 0)) == {2010, 2015}
 
 
+def test_the_lead_in_does_not_reach_into_the_previous_section() -> None:
+    document = "I. Thời kỳ đầu\nNăm 1994 thành lập. Năm 1995 họp.\nII. Giai đoạn sau\nKết nạp 712 đảng viên."
+    section = "II. Giai đoạn sau"
+    start = document.index(section)
+    assert passage_years(document, _chunk(document[start:], start, section=section)) == set()
+    inner = document.index("Kết nạp")
+    assert passage_years(document, _chunk(document[inner:], inner, section=section)) == set()
+
+
 def test_period_match_decays_with_the_distance_in_years() -> None:
     asked = frozenset({2000, 2005})
     assert period_match(asked, frozenset({2000, 2005, 2003})) == 1.0
