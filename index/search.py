@@ -48,7 +48,7 @@ class SearchConfig:
     restore_diacritics: bool = True
     translate_english: bool = True
     expand_synonyms: bool = True  # plain wordings the collection never uses -> its own (synonyms_vi.tsv)
-    min_confidence: float = 0.505  # term coverage below which nothing answers (max recall at <=10% false flags)
+    min_confidence: float = 0.538  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.2  # share of a passage already shown by a higher hit that makes it a duplicate
 
 
@@ -142,7 +142,7 @@ class Retriever:
                     config=config,
                 )
                 fused = fuse(dense)
-                if config.feedback_weight:
+                if config.feedback_weight and config.feedback_depth:
                     fused = fuse(self._dense_scores(self._feedback(query_vector, fused, config)))
         order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
         hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
@@ -167,6 +167,8 @@ class Retriever:
     def _period_scores(self, query: str) -> np.ndarray:
         """Return per chunk how close its years are to those `query` names (all 0 if it names none)."""
         asked = years(query)
+        if not asked:
+            return np.zeros(len(self.periods), dtype=np.float64)
         return np.array([period_match(asked, about) for about in self.periods], dtype=np.float64)
 
     def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
@@ -188,8 +190,12 @@ class Retriever:
             evidence_text = translated
         else:
             dense_text = lexical_text = evidence_text = query
-        wording = self.thesaurus.expand(lexical_text) if config.expand_synonyms else None
-        return dense_text, f"{lexical_text} {wording}" if wording else lexical_text, evidence_text
+        if config.expand_synonyms:
+            if rewrite := self.thesaurus.rewrite(lexical_text):
+                lexical_text = f"{lexical_text} {rewrite.wording}"
+            if rewrite := self.thesaurus.rewrite(evidence_text):
+                evidence_text = rewrite.text  # an answer says "thanh niên", not the asker's "lớp trẻ"
+        return dense_text, lexical_text, evidence_text
 
     def _embed_query(self, text: str) -> np.ndarray:
         return np.ascontiguousarray(self.embedder.embed_queries([text]), dtype=np.float32)

@@ -40,10 +40,11 @@ class Thesaurus:
                 rewrites.setdefault(phrase, wording if absent and phrase != group[0] else None)
         return cls(rewrites, max((len(p) for p in rewrites), default=0))
 
-    def expand(self, query: str) -> str | None:
+    def rewrite(self, query: str) -> Rewrite | None:
         """Return the collection's wording of the phrases of `query` it never uses, or None."""
         words = syllables(query)
-        out: list[str] = []
+        wordings: list[str] = []
+        replaced: list[str] = []
         i = 0
         while i < len(words):
             for size in range(min(self.longest, len(words) - i), 0, -1):
@@ -51,12 +52,22 @@ class Thesaurus:
                 if phrase in self.rewrites:
                     wording = self.rewrites[phrase]
                     if wording:
-                        out.append(wording)
+                        wordings.append(wording)
+                    replaced.append(wording or " ".join(phrase))
                     i += size
                     break
             else:
+                replaced.append(words[i])
                 i += 1
-        return " ".join(out) if out else None
+        return Rewrite(" ".join(wordings), " ".join(replaced)) if wordings else None
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A query's phrases in the collection's wording."""
+
+    wording: str  # the collection's wording of the phrases it never uses, to match beside the query
+    text: str  # the query's syllables with those phrases replaced: what an answer must contain
 
 
 @functools.cache

@@ -57,6 +57,9 @@ def test_a_plain_wording_is_matched_in_the_collections_own(retriever: Retriever)
     assert outcome.rewritten_query == "Nơi làm việc ở đâu? trụ sở"
     unexpanded = retriever.search("Nơi làm việc ở đâu?", 1, SearchConfig(mode="bm25", expand_synonyms=False))
     assert unexpanded.hits[0].score == 0
+    # The evidence an answer must hold is "trụ sở", the collection's word, not the asker's.
+    assert retriever.search("Nơi làm việc chuyển về đâu?", 3).answerable
+    assert not retriever.search("Nơi làm việc chuyển về đâu?", 3, SearchConfig(expand_synonyms=False)).answerable
 
 
 def test_answerable_says_whether_the_question_terms_are_there(retriever: Retriever) -> None:
