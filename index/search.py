@@ -70,7 +70,7 @@ class SearchOutcome:
     hits: list[Hit]
     answerable: bool
     confidence: float  # share of the question's distinctive terms found in the best passage
-    rewritten_query: str | None  # the query as searched: diacritics restored or English translated
+    rewritten_query: str | None  # the query as matched by BM25, when restored, translated or expanded
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Plain Vietnamese wordings of the documents' formal terms, for query expansion.
 
-People ask "lớp trẻ" where the text says "thanh niên", "bộ đội" for "quân đội", "vào
-Đảng" for "kết nạp đảng". `synonyms_vi.tsv` holds groups of phrases that mean the same
-in this domain, the documents' own wording first. A query phrase that the collection
-never uses brings that wording to the lexical side; phrases the collection does use
-are left alone, since expanding them only adds noise to a match that already works.
+People ask "lớp trẻ" where the text says "thanh niên", "toàn thời gian" for "chuyên
+trách", "BCH" for "Ban Chấp hành". `synonyms_vi.tsv` holds groups of phrases that mean
+the same in this domain, the documents' own wording first. A query phrase that the
+collection never uses brings that wording to the lexical side, and an answer is
+expected to say it that way; phrases the collection does use are left alone, since
+expanding them only adds noise to a match that already works.
 """
 
 from __future__ import annotations

@@ -59,10 +59,13 @@ class SearchResponse(BaseModel):
     took_ms: float
     answerable: bool = Field(description="False when nothing in the collection seems to answer the query.")
     confidence: float = Field(
-        description="Cosine similarity of the best passage; `answerable` compares it to a threshold."
+        description="IDF-weighted share of the query's terms found in one of the top passages (0-1); "
+        "`answerable` compares it to VIQA_MIN_CONFIDENCE."
     )
     rewritten_query: str | None = Field(
-        None, description="The query as searched: diacritics restored, or English terms translated to Vietnamese."
+        None,
+        description="The query as matched by BM25, when it differs: diacritics restored, English terms translated "
+        "to Vietnamese, or the collection's wording of phrases it never uses added.",
     )
 
 

@@ -78,9 +78,18 @@ class Settings(BaseSettings):
     restore_diacritics: bool = Field(
         _SEARCH.restore_diacritics, description="Restore diacritics of queries typed without."
     )
+    translate_english: bool = Field(
+        _SEARCH.translate_english, description="Give English queries Vietnamese keywords from the glossary."
+    )
     expand_synonyms: bool = Field(
         _SEARCH.expand_synonyms,
         description="Match a query's plain wordings the collection never uses in its own wording (synonyms_vi.tsv).",
+    )
+    max_overlap: float = Field(
+        _SEARCH.max_overlap,
+        ge=0,
+        le=1,
+        description="Share of a passage already shown by a higher hit that makes it a duplicate, dropped.",
     )
     min_confidence: float = Field(
         _SEARCH.min_confidence, ge=0, le=1, description="Term coverage below which `answerable` is false."
@@ -98,7 +107,9 @@ class Settings(BaseSettings):
             feedback_weight=self.feedback_weight,
             feedback_depth=self.feedback_depth,
             restore_diacritics=self.restore_diacritics,
+            translate_english=self.translate_english,
             expand_synonyms=self.expand_synonyms,
+            max_overlap=self.max_overlap,
             min_confidence=self.min_confidence,
         )
 
