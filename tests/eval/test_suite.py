@@ -53,7 +53,7 @@ def test_hybrid_beats_each_retriever_alone(suites: dict[str, SuiteResult]) -> No
 
 def test_no_answer_flag_stays_calibrated(suites: dict[str, SuiteResult]) -> None:
     no_answer = suites["hybrid"].no_answer
-    assert no_answer["unanswerable_flagged"] >= 0.33
+    assert no_answer["unanswerable_flagged"] >= 0.45
     assert no_answer["answerable_flagged"] <= 0.10
 
 
