@@ -69,8 +69,12 @@ def _with_arabic(match: re.Match[str]) -> str:
 
 def terms(text: str, *, folded: bool, query: bool = False) -> list[str]:
     """Return the syllables and syllable bigrams of `text`, optionally diacritic-folded."""
-    text = canonical_numbers(text)
-    words = syllables(fold_diacritics(text) if folded else text)
+    return _split(canonical_numbers(text), folded=folded, query=query)
+
+
+def _split(canonical: str, *, folded: bool, query: bool = False) -> list[str]:
+    """`terms` of a text whose numbers are already canonical (both fields share that step)."""
+    words = syllables(fold_diacritics(canonical) if folded else canonical)
     bigrams = [f"{a}_{b}" for a, b in zip(words, words[1:])]
     if query:
         words = [w for w in words if w not in QUESTION_WORDS]
@@ -88,15 +92,19 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
         """Return the index of `texts`; row i scores text i."""
+        canonical = [canonical_numbers(t) for t in texts]
         return cls(
-            _bm25([terms(t, folded=False) for t in texts]), _bm25([terms(t, folded=True) for t in texts]), len(texts)
+            _bm25([_split(t, folded=False) for t in canonical]),
+            _bm25([_split(t, folded=True) for t in canonical]),
+            len(texts),
         )
 
     def scores(self, query: str) -> np.ndarray:
         """Return the BM25 score of every passage: accented plus folded field."""
         scores = np.zeros(self.size, dtype=np.float32)
+        canonical = canonical_numbers(query)
         for field, folded in ((self.accented, False), (self.folded, True)):
-            query_terms = terms(query, folded=folded, query=True)
+            query_terms = _split(canonical, folded=folded, query=True)
             if query_terms and self.size:  # "???" has no terms, and bm25s needs at least one
                 scores += field.get_scores(query_terms)
         return scores

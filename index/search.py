@@ -191,10 +191,14 @@ class Retriever:
         else:
             dense_text = lexical_text = evidence_text = query
         if config.expand_synonyms:
-            if rewrite := self.thesaurus.rewrite(lexical_text):
-                lexical_text = f"{lexical_text} {rewrite.wording}"
-            if rewrite := self.thesaurus.rewrite(evidence_text):
-                evidence_text = rewrite.text  # an answer says "thanh niên", not the asker's "lớp trẻ"
+            lexical_rewrite = self.thesaurus.rewrite(lexical_text)
+            evidence_rewrite = lexical_rewrite  # the same text, but for an English query's keywords
+            if evidence_text != lexical_text:
+                evidence_rewrite = self.thesaurus.rewrite(evidence_text)
+            if lexical_rewrite:
+                lexical_text = f"{lexical_text} {lexical_rewrite.wording}"
+            if evidence_rewrite:
+                evidence_text = evidence_rewrite.text  # an answer says "thanh niên", not the asker's "lớp trẻ"
         return dense_text, lexical_text, evidence_text
 
     def _embed_query(self, text: str) -> np.ndarray:

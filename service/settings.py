@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -97,21 +98,8 @@ class Settings(BaseSettings):
 
     def search_config(self) -> SearchConfig:
         """Return the retrieval configuration these settings describe."""
-        return SearchConfig(
-            mode=self.mode,
-            rrf_k=self.rrf_k,
-            dense_weight=self.dense_weight,
-            lexical_weight=self.lexical_weight,
-            sentence_weight=self.sentence_weight,
-            period_weight=self.period_weight,
-            feedback_weight=self.feedback_weight,
-            feedback_depth=self.feedback_depth,
-            restore_diacritics=self.restore_diacritics,
-            translate_english=self.translate_english,
-            expand_synonyms=self.expand_synonyms,
-            max_overlap=self.max_overlap,
-            min_confidence=self.min_confidence,
-        )
+        # Every retrieval option is a setting of the same name (tests/service/test_settings.py).
+        return SearchConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig)})
 
     def chunk_settings(self) -> ChunkSettings:
         """Return the chunker settings these settings describe."""
