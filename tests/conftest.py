@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from corpus import DEFAULT_CORPUS_DIR
@@ -89,6 +94,9 @@ class KeywordEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + 2
 
+    def set_threads(self, count: int) -> None:
+        pass  # no threads to size
+
 
 @pytest.fixture
 def keyword_embedder() -> KeywordEmbedder:
@@ -152,3 +160,19 @@ def articles_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def articles_client(articles_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(articles_settings)) as test_client:
         yield test_client
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run `app` under a real uvicorn in a thread; yield its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
