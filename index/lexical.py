@@ -81,12 +81,57 @@ def _split(canonical: str, *, folded: bool, query: bool = False) -> list[str]:
     return words + bigrams
 
 
-@dataclass
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query's terms in each field, computed once and matched against several indexes."""
+
+    accented: list[str]
+    folded: list[str]
+
+
+def query_terms(text: str) -> QueryTerms:
+    """Return the terms BM25 matches for the query `text`, without question words."""
+    canonical = canonical_numbers(text)
+    return QueryTerms(_split(canonical, folded=False, query=True), _split(canonical, folded=True, query=True))
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One BM25 field: bm25s's precomputed passage-by-term score matrix, by term (CSC)."""
+
+    vocabulary: dict[str, int]
+    data: np.ndarray  # BM25 weight of each posting
+    indices: np.ndarray  # passage row of each posting
+    indptr: np.ndarray  # postings of term t: indptr[t]:indptr[t + 1]
+
+    @classmethod
+    def build(cls, corpus: list[list[str]]) -> _Field:
+        retriever = bm25s.BM25()
+        # bm25s refuses an empty document; a placeholder term keeps row numbers aligned.
+        retriever.index([doc or ["\u2205"] for doc in corpus], show_progress=False)
+        csc = retriever.scores
+        return cls(retriever.vocab_dict, csc["data"], csc["indices"], csc["indptr"])
+
+    def ids(self, terms: list[str]) -> list[int]:
+        # Repeated terms count again, as they do in bm25s.
+        return [self.vocabulary[t] for t in terms if t in self.vocabulary]
+
+    def scores(self, ids: list[int], size: int) -> np.ndarray:
+        """Return the field's score of every row: the sum of its postings of the terms `ids`."""
+        if not ids:
+            return np.zeros(size, dtype=np.float64)
+        postings = [slice(self.indptr[term], self.indptr[term + 1]) for term in ids]
+        rows = np.concatenate([self.indices[p] for p in postings])
+        weights = np.concatenate([self.data[p] for p in postings]).astype(np.float64)
+        return np.bincount(rows, weights=weights, minlength=size)
+
+
+@dataclass(frozen=True)
 class LexicalIndex:
     """Two BM25 fields over the same passages."""
 
-    accented: bm25s.BM25
-    folded: bm25s.BM25
+    accented: _Field
+    folded: _Field
     size: int
 
     @classmethod
@@ -94,24 +139,12 @@ class LexicalIndex:
         """Return the index of `texts`; row i scores text i."""
         canonical = [canonical_numbers(t) for t in texts]
         return cls(
-            _bm25([_split(t, folded=False) for t in canonical]),
-            _bm25([_split(t, folded=True) for t in canonical]),
+            _Field.build([_split(t, folded=False) for t in canonical]),
+            _Field.build([_split(t, folded=True) for t in canonical]),
             len(texts),
         )
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: QueryTerms) -> np.ndarray:
         """Return the BM25 score of every passage: accented plus folded field."""
-        scores = np.zeros(self.size, dtype=np.float32)
-        canonical = canonical_numbers(query)
-        for field, folded in ((self.accented, False), (self.folded, True)):
-            query_terms = _split(canonical, folded=folded, query=True)
-            if query_terms and self.size:  # "???" has no terms, and bm25s needs at least one
-                scores += field.get_scores(query_terms)
-        return scores
-
-
-def _bm25(corpus: list[list[str]]) -> bm25s.BM25:
-    retriever = bm25s.BM25()
-    # bm25s refuses an empty document; a placeholder term keeps row numbers aligned.
-    retriever.index([doc or ["\u2205"] for doc in corpus], show_progress=False)
-    return retriever
+        accented = self.accented.scores(self.accented.ids(query.accented), self.size)
+        return accented + self.folded.scores(self.folded.ids(query.folded), self.size)

@@ -1,4 +1,4 @@
-"""The index a process serves: one embedder, the published version, swapped in place."""
+"""The index a process serves: one query encoder, the published version, swapped in place."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from corpus.chunk import ChunkSettings
 from index.build import chunker_config
-from index.embed import Embedder
+from index.encoder import QueryEncoder
 from index.search import Retriever, SearchConfig, SearchOutcome
 from index.store import IndexVersion, check_compatible, current_version, load_version
 
@@ -19,10 +19,10 @@ class LiveIndex:
     """Serves the published version; `refresh` swaps in a newer one between requests."""
 
     def __init__(
-        self, index_dir: Path, embedder: Embedder, settings: ChunkSettings, config: SearchConfig | None = None
+        self, index_dir: Path, encoder: QueryEncoder, settings: ChunkSettings, config: SearchConfig | None = None
     ) -> None:
         self.index_dir = index_dir
-        self.embedder = embedder
+        self.encoder = encoder
         self.config = config or SearchConfig()
         self._chunker = chunker_config(settings)
         self._lock = threading.Lock()
@@ -74,5 +74,6 @@ class LiveIndex:
 
     def _load(self, version: str | None) -> Retriever:
         loaded = load_version(self.index_dir, version)
-        check_compatible(loaded.manifest, self.embedder.name, self.embedder.dim, self._chunker)
-        return Retriever.build(loaded, self.embedder)
+        embedder = self.encoder.embedder
+        check_compatible(loaded.manifest, embedder.name, embedder.dim, self._chunker)
+        return Retriever.build(loaded, self.encoder)

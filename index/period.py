@@ -10,8 +10,13 @@ heading names, and the years named just before it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from corpus.chunk import Chunk
+from index.ranking import concat_ranges
 
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 LEAD_IN_CHARS = 200  # about one sentence of the text before a passage
@@ -41,3 +46,33 @@ def period_match(asked: frozenset[int], about: frozenset[int]) -> float:
     if not asked or not about:
         return 0.0
     return sum(1.0 / (1.0 + min(abs(year - y) for y in about)) for year in asked) / len(asked)
+
+
+@dataclass(frozen=True)
+class PeriodTable:
+    """The years each passage is about, as one flat array: row r's are years[offsets[r] : offsets[r + 1]]."""
+
+    offsets: np.ndarray
+    years: np.ndarray
+
+    @classmethod
+    def build(cls, chunks: Sequence[Chunk], texts: Mapping[str, str]) -> PeriodTable:
+        """Return the table of `chunks`; `texts` maps each document id to its clean text."""
+        about = [sorted(passage_years(texts[chunk.doc_id], chunk)) for chunk in chunks]
+        offsets = np.concatenate([[0], np.cumsum([len(y) for y in about])]).astype(np.int64)
+        return cls(offsets, np.array([y for row in about for y in row], dtype=np.int64))
+
+    def match(self, asked: frozenset[int], rows: np.ndarray) -> np.ndarray:
+        """Return `period_match(asked, years of row)` for each of `rows`, without a loop over them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        scores = np.zeros(len(rows), dtype=np.float64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        has = ends > starts
+        if not asked or not has.any():
+            return scores
+        ids, begins = concat_ranges(starts, ends)
+        wanted = np.array(sorted(asked), dtype=np.int64)
+        closeness = 1.0 / (1.0 + np.abs(self.years[ids][:, None] - wanted[None, :]))  # (years, asked)
+        nearest = np.maximum.reduceat(closeness, begins[has], axis=0)  # per row: its nearest year to each asked
+        scores[has] = nearest.mean(axis=1)
+        return scores

@@ -1,27 +1,31 @@
 """Queries to ranked, cited passages: dense, BM25 or their fusion, with highlights.
 
-A `Retriever` is built once per loaded index version (BM25 fields, sentence spans,
-diacritic restorer), so the query path only computes: embed the question, score
-every passage three ways, fuse the ranks, favour passages about the years the
-question names, drop near-duplicates, pick highlights.
+A `Retriever` is built once per loaded index version (candidate stage, diacritic
+restorer, thesaurus, period tables), so the query path only computes: rewrite the
+question, embed it (on the encoder's workers, while BM25 runs here), let each signal
+propose its best passages, fuse their ranks over the union of proposals, favour
+passages about the years the question names, drop near-duplicates, pick highlights.
+Nothing on this path visits every passage: its cost follows the number of candidates.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from corpus.chunk import Chunk, split_sentences
+from corpus.chunk import Chunk
 from corpus.documents import DocumentMeta
 from corpus.normalize import fold_diacritics, has_diacritics, syllables
-from index.embed import Embedder
-from index.lexical import QUESTION_WORDS, LexicalIndex
-from index.period import passage_years, period_match, years
+from index.candidates import CandidateStage, MemoryCandidates, TermMatch
+from index.encoder import QueryEncoder
+from index.lexical import QUESTION_WORDS, query_terms
+from index.period import PeriodTable, years
+from index.ranking import Ranking, sort_rows
 from index.restore import DiacriticRestorer
 from index.store import IndexVersion
 from index.thesaurus import Thesaurus
@@ -50,6 +54,7 @@ class SearchConfig:
     expand_synonyms: bool = True  # plain wordings the collection never uses -> its own (synonyms_vi.tsv)
     min_confidence: float = 0.531  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.2  # share of a passage already shown by a higher hit that makes it a duplicate
+    candidates: int = 200  # passages each signal proposes (0: every passage, the exhaustive reference)
 
 
 @dataclass(frozen=True)
@@ -73,82 +78,136 @@ class SearchOutcome:
     rewritten_query: str | None  # the query as matched by BM25, when restored, translated or expanded
 
 
+@dataclass(frozen=True)
+class _Rewrite:
+    """The query as embedded, as matched by BM25, and as an answer must contain it."""
+
+    dense: str
+    lexical: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """What the BM25 signals proposed for one query, and the years it names."""
+
+    match: TermMatch
+    lexical: Ranking
+    sentence: Ranking
+    asked_years: frozenset[int]
+
+
 @dataclass
 class Retriever:
     """Everything a search needs from one index version, prepared once."""
 
     version: IndexVersion
-    embedder: Embedder
-    lexical: LexicalIndex
-    sentences: LexicalIndex
-    sentence_spans: list[tuple[int, int, int]]  # (chunk row, start, end) in chunk text
-    sentence_rows: np.ndarray  # chunk row of each sentence span
+    encoder: QueryEncoder
+    candidates: CandidateStage
     restorer: DiacriticRestorer
     glossary: Glossary
     term_sets: list[frozenset[str]]  # folded syllables of each chunk
     idf: dict[str, float]
-    periods: list[frozenset[int]]  # years each chunk is about
+    periods: PeriodTable
     thesaurus: Thesaurus
 
     @classmethod
-    def build(cls, version: IndexVersion, embedder: Embedder) -> Retriever:
+    def build(cls, version: IndexVersion, encoder: QueryEncoder) -> Retriever:
         """Return the retriever of `version`; all preparation happens here."""
         texts = [c.text for c in version.chunks]
-        spans = [(row, s, e) for row, text in enumerate(texts) for s, e in split_sentences(text)]
-        sentences = LexicalIndex.build([texts[row][s:e] for row, s, e in spans])
-        restorer = DiacriticRestorer.build(d.text for d in version.documents.values())
         term_sets = [frozenset(syllables(fold_diacritics(t))) for t in texts]
         frequency = Counter(term for terms in term_sets for term in terms)
         idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
-        rows = np.array([row for row, _, _ in spans], dtype=np.int64)
-        periods = [passage_years(version.documents[c.doc_id].text, c) for c in version.chunks]
+        documents = [d.text for d in version.documents.values()]
         return cls(
             version,
-            embedder,
-            LexicalIndex.build(texts),
-            sentences,
-            spans,
-            rows,
-            restorer,
+            encoder,
+            MemoryCandidates.build(version),
+            DiacriticRestorer.build(documents),
             Glossary.load(),
             term_sets,
             idf,
-            periods,
-            Thesaurus.for_collection(d.text for d in version.documents.values()),
+            PeriodTable.build(version.chunks, {doc_id: d.text for doc_id, d in version.documents.items()}),
+            Thesaurus.for_collection(documents),
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
         """Return the `top_k` best passages for `query`."""
         config = config or SearchConfig()
-        chunks = self.version.chunks
-        if not chunks:
+        if not self.candidates.size:
             return SearchOutcome([], False, 0.0, None)
-        dense_text, lexical_text, evidence_text = self._rewrite(query, config)
-        sentence_scores = self.sentences.scores(lexical_text)
-        best_sentence = self._best_sentences(sentence_scores)
-        if config.mode == "bm25":
-            fused = self.lexical.scores(lexical_text)
+        rewrite = self._rewrite(query, config)
+        # The model runs on the encoder's workers while BM25 runs on this thread.
+        pending = self.encoder.submit(rewrite.dense) if config.mode != "bm25" else None
+        depth = self._depth(config, top_k)
+        match = self.candidates.match(query_terms(rewrite.lexical))
+        lexical = match.passages_top(depth)
+        if pending is None:
+            rows, scores = lexical.rows, lexical.scores
+            order: Iterator[int] = _then_unscored(rows, complete=lexical.complete, size=self.candidates.size)
+        elif config.mode == "dense":
+            dense = self.candidates.dense_top(pending.result(), depth)
+            rows, scores, order = dense.rows, dense.scores, iter(dense.rows.tolist())
         else:
-            query_vector = self._embed_query(dense_text)
-            dense = self._dense_scores(query_vector)
-            if config.mode == "dense":
-                fused = dense
-            else:
-                fuse = functools.partial(
-                    self._fuse,
-                    lexical=self.lexical.scores(lexical_text),
-                    sentence=best_sentence[:, 1],
-                    period=self._period_scores(lexical_text),
-                    config=config,
-                )
-                fused = fuse(dense)
-                if config.feedback_weight and config.feedback_depth:
-                    fused = fuse(self._dense_scores(self._feedback(query_vector, fused, config)))
-        order = _dedupe(np.argsort(-fused, kind="stable"), chunks, top_k, config.max_overlap)
-        hits = [self._hit(rank, row, float(fused[row]), best_sentence) for rank, row in enumerate(order, 1)]
-        confidence = self._coverage(evidence_text, order[:_EVIDENCE_DEPTH])
-        rewritten = lexical_text if lexical_text != query else None
+            signals = _Signals(match, lexical, match.sentences_top(depth), years(rewrite.lexical))
+            rows, scores = self._hybrid(pending.result(), signals, depth, config)
+            order = iter(rows.tolist())
+        score_of = dict(zip(rows.tolist(), scores.tolist()))
+        kept = _dedupe(order, self.version.chunks, top_k, config.max_overlap)
+        spans = match.best_sentences(kept)
+        hits = [
+            self._hit(rank, row, score_of.get(row, 0.0), span) for rank, (row, span) in enumerate(zip(kept, spans), 1)
+        ]
+        confidence = self._coverage(rewrite.evidence, kept[:_EVIDENCE_DEPTH])
+        rewritten = rewrite.lexical if rewrite.lexical != query else None
         return SearchOutcome(hits, confidence >= config.min_confidence, confidence, rewritten)
+
+    def _depth(self, config: SearchConfig, top_k: int) -> int:
+        """Return how many candidates each signal proposes: enough for `top_k` after de-duplication."""
+        if not config.candidates:
+            return self.candidates.size
+        return max(config.candidates, 2 * top_k, config.feedback_depth)
+
+    def _hybrid(
+        self, query_vector: np.ndarray, signals: _Signals, depth: int, config: SearchConfig
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the candidate rows, best first, and their fused scores."""
+        rows, fused = self._fuse(self.candidates.dense_top(query_vector, depth), signals, config)
+        if config.feedback_weight and config.feedback_depth:
+            moved = self._feedback(query_vector, rows[: config.feedback_depth], config)
+            rows, fused = self._fuse(self.candidates.dense_top(moved, depth), signals, config)
+        return rows, fused
+
+    def _fuse(self, dense: Ranking, signals: _Signals, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Return the union of candidates, best first, and their hybrid scores.
+
+        Weighted reciprocal-rank fusion, raised for passages about the years asked. A
+        candidate missing from a signal's list ranks just below that list (its true rank
+        is no better); a BM25 signal gives nothing to a passage that shares no term.
+        """
+        rows = np.union1d(np.union1d(dense.rows, signals.lexical.rows), signals.sentence.rows)
+        k = config.rrf_k
+        lexical = _rrf(signals.lexical, rows, k, signals.match.passage_scores)
+        sentence = _rrf(signals.sentence, rows, k, signals.match.sentence_scores)
+        fused = config.dense_weight * _rrf(dense, rows, k) + config.lexical_weight * lexical
+        fused = (fused + config.sentence_weight * sentence) * (1.0 + config.period_weight * self._period(signals, rows))
+        ranked = sort_rows(rows, fused, complete=True)
+        return ranked.rows, ranked.scores
+
+    def _period(self, signals: _Signals, rows: np.ndarray) -> np.ndarray:
+        """Return per row how close its years are to those the query names (all 0 if it names none)."""
+        if not signals.asked_years:
+            return np.zeros(len(rows), dtype=np.float64)
+        return self.periods.match(signals.asked_years, rows)
+
+    def _feedback(self, query_vector: np.ndarray, best: np.ndarray, config: SearchConfig) -> np.ndarray:
+        """Return the query vector moved toward the mean of the best fused passages (Rocchio).
+
+        A question worded unlike the text embeds far from its answer; the passages that
+        BM25 and the embedding agree on carry the collection's own wording of the topic.
+        """
+        moved = query_vector + config.feedback_weight * self.candidates.vectors(best).mean(axis=0)
+        return np.ascontiguousarray(moved / np.linalg.norm(moved), dtype=np.float32)
 
     def _coverage(self, query: str, rows: list[int]) -> float:
         """Return the largest IDF-weighted share of the query's terms that one of `rows` contains.
@@ -164,14 +223,7 @@ class Retriever:
             return 0.0
         return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
 
-    def _period_scores(self, query: str) -> np.ndarray:
-        """Return per chunk how close its years are to those `query` names (all 0 if it names none)."""
-        asked = years(query)
-        if not asked:
-            return np.zeros(len(self.periods), dtype=np.float64)
-        return np.array([period_match(asked, about) for about in self.periods], dtype=np.float64)
-
-    def _rewrite(self, query: str, config: SearchConfig) -> tuple[str, str, str]:
+    def _rewrite(self, query: str, config: SearchConfig) -> _Rewrite:
         """Return the texts to embed, to match, and to look for in the evidence.
 
         Diacritics are restored when the query has none. An English query gets Vietnamese
@@ -199,76 +251,47 @@ class Retriever:
                 lexical_text = f"{lexical_text} {lexical_rewrite.wording}"
             if evidence_rewrite:
                 evidence_text = evidence_rewrite.text  # an answer says "thanh niên", not the asker's "lớp trẻ"
-        return dense_text, lexical_text, evidence_text
+        return _Rewrite(dense_text, lexical_text, evidence_text)
 
-    def _embed_query(self, text: str) -> np.ndarray:
-        return np.ascontiguousarray(self.embedder.embed_queries([text]), dtype=np.float32)
-
-    def _dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        n = self.version.vectors.ntotal
-        scores, rows = self.version.vectors.search(query_vector, n)
-        dense = np.full(n, -1.0, dtype=np.float32)
-        valid = rows[0] >= 0
-        dense[rows[0][valid]] = scores[0][valid]
-        return dense
-
-    def _fuse(
-        self, dense: np.ndarray, lexical: np.ndarray, sentence: np.ndarray, period: np.ndarray, config: SearchConfig
-    ) -> np.ndarray:
-        """Return the hybrid score: weighted reciprocal-rank fusion, raised for the years asked."""
-        k = config.rrf_k
-        fused = (
-            config.dense_weight * _rrf(dense, k)
-            + config.lexical_weight * _rrf(lexical, k, matched_only=True)
-            + config.sentence_weight * _rrf(sentence, k, matched_only=True)
-        )
-        return fused * (1.0 + config.period_weight * period)
-
-    def _feedback(self, query_vector: np.ndarray, fused: np.ndarray, config: SearchConfig) -> np.ndarray:
-        """Return the query vector moved toward the mean of the best fused passages (Rocchio).
-
-        A question worded unlike the text embeds far from its answer; the passages that
-        BM25 and the embedding agree on carry the collection's own wording of the topic.
-        """
-        top = np.argsort(-fused, kind="stable")[: config.feedback_depth]
-        centroid = np.stack([self.version.vectors.reconstruct(int(row)) for row in top]).mean(axis=0)
-        moved = query_vector[0] + config.feedback_weight * centroid
-        return np.ascontiguousarray(moved / np.linalg.norm(moved), dtype=np.float32)[None, :]
-
-    def _best_sentences(self, sentence_scores: np.ndarray) -> np.ndarray:
-        """Return per chunk row: (index into sentence_spans of its best sentence, its score)."""
-        best = np.zeros((len(self.version.chunks), 2), dtype=np.float64)
-        best[:, 0] = -1
-        if not len(sentence_scores):
-            return best
-        rows = self.sentence_rows
-        order = np.lexsort((-sentence_scores, rows))  # by row, best sentence first (ties: earliest)
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
-        best[rows[first], 0] = first
-        best[rows[first], 1] = sentence_scores[first]
-        return best
-
-    def _hit(self, rank: int, row: int, score: float, best_sentence: np.ndarray) -> Hit:
+    def _hit(self, rank: int, row: int, score: float, sentence: tuple[int, int] | None) -> Hit:
         chunk = self.version.chunks[row]
-        index = int(best_sentence[row, 0])
-        highlight = self.sentence_spans[index][1:] if index >= 0 else (0, len(chunk.text))
+        highlight = sentence or (0, len(chunk.text))
         return Hit(rank, score, chunk, self.version.documents[chunk.doc_id].meta, highlight)
 
 
-def _rrf(scores: np.ndarray, k: int, *, matched_only: bool = False) -> np.ndarray:
-    """Reciprocal-rank weights of `scores` (rank 1 is the highest score).
+def _rrf(
+    ranking: Ranking, rows: np.ndarray, k: int, exact_scores: Callable[[np.ndarray], np.ndarray] | None = None
+) -> np.ndarray:
+    """Return the reciprocal-rank weight of each of `rows` (sorted) in `ranking`.
 
     Args:
-        matched_only: give no weight to a score of zero or less (BM25's "no term matched"),
-            so row order does not rank passages that share nothing with the query.
+        exact_scores: the signal's score of given rows, for a BM25 signal: a row it scores
+            zero (no term matched) gets no weight, so row order does not rank passages that
+            share nothing with the query. None for the dense signal, which ranks every row.
     """
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    weights = 1.0 / (k + ranks)
-    return np.where(scores > 0, weights, 0.0) if matched_only else weights
+    position = np.full(len(rows), len(ranking.rows), dtype=np.int64)  # below the list
+    listed = np.searchsorted(rows, ranking.rows)
+    position[listed] = np.arange(len(ranking.rows))
+    weights = 1.0 / (k + position + 1)
+    if exact_scores is None:
+        return weights
+    missing = position == len(ranking.rows)
+    if ranking.complete:
+        weights[missing] = 0.0  # the list holds every row that scores
+    elif missing.any():
+        weights[missing] = np.where(exact_scores(rows[missing]) > 0, weights[missing], 0.0)
+    return weights
 
 
-def _dedupe(order: np.ndarray, chunks: list[Chunk], top_k: int, max_overlap: float) -> list[int]:
+def _then_unscored(rows: np.ndarray, *, complete: bool, size: int) -> Iterator[int]:
+    """Yield `rows`, then, if they are every row that scores, the others in row order (score 0)."""
+    yield from rows.tolist()
+    if complete:
+        listed = set(rows.tolist())
+        yield from (row for row in range(size) if row not in listed)
+
+
+def _dedupe(order: Iterator[int], chunks: list[Chunk], top_k: int, max_overlap: float) -> list[int]:
     """Return the first `top_k` rows of `order`, skipping passages mostly shown already."""
     kept: list[int] = []
     for row in order:

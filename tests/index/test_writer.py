@@ -17,6 +17,7 @@ from corpus.chunk import ChunkSettings
 from corpus.documents import DocumentMeta, corpus_fingerprint
 from corpus.errors import CorpusError, DocumentExists, IndexBusy
 from index.build import update_index, writer_lock
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import Retriever
 from index.store import current_version, load_version
@@ -89,8 +90,8 @@ def test_incremental_and_full_rebuild_agree(small_corpus: Path, tmp_path: Path) 
         full.vectors.reconstruct_n(0, full.vectors.ntotal),
     )
     for question in QUESTIONS:
-        a = Retriever.build(incremental, embedder).search(question, 5)
-        b = Retriever.build(full, embedder).search(question, 5)
+        a = Retriever.build(incremental, QueryEncoder(embedder)).search(question, 5)
+        b = Retriever.build(full, QueryEncoder(embedder)).search(question, 5)
         assert [(h.chunk.chunk_id, round(h.score, 6)) for h in a.hits] == [
             (h.chunk.chunk_id, round(h.score, 6)) for h in b.hits
         ]
@@ -144,7 +145,7 @@ def test_a_writer_killed_mid_update_leaves_the_old_version_serving(
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
     old = current_version(index_dir)
-    live = LiveIndex(index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
     write_document(small_corpus, *THIRD)
 
     child = subprocess.Popen(

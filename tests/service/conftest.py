@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from corpus.chunk import ChunkSettings
 from index.build import update_index
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from service.api import create_app
 from service.settings import Settings
@@ -26,6 +27,6 @@ def client(small_settings: Settings) -> Iterator[TestClient]:
     """The real app over a small corpus, with the keyword embedder."""
     embedder = KeywordEmbedder()
     update_index(small_settings.corpus_dir, small_settings.index_dir, embedder, SMALL)
-    live = LiveIndex(small_settings.index_dir, embedder, SMALL)
+    live = LiveIndex(small_settings.index_dir, QueryEncoder(embedder), SMALL)
     with TestClient(create_app(small_settings, live)) as test_client:
         yield test_client

