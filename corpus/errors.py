@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class RetrievalError(Exception):
     """Base of every error viqa raises on purpose."""
 
     status = 500
+    headers: Mapping[str, str] = {}  # sent with the error response
 
 
 class CorpusError(RetrievalError):
@@ -49,3 +52,10 @@ class InvalidQuery(RetrievalError):
     """The query is empty, too long, or asks for an unsupported number of results."""
 
     status = 422
+
+
+class Overloaded(RetrievalError):
+    """More searches are waiting than the service admits; the client should retry shortly."""
+
+    status = 503
+    headers = {"Retry-After": "1"}

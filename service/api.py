@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from corpus.documents import DocumentMeta
 from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
 from index.embed import Embedder, load_embedder
+from index.encoder import QueryEncoder, cores
 from index.live import LiveIndex
 from index.search import Hit
-from service.deps import Config, Live
+from service.deps import Config, Live, Searches
+from service.pool import SearchPool
 from service.schemas import (
     MAX_TOP_K,
     Citation,
@@ -29,6 +31,7 @@ from service.schemas import (
     ErrorResponse,
     Health,
     Highlight,
+    Load,
     SearchRequest,
     SearchResponse,
     SearchResult,
@@ -49,10 +52,12 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        encoder = live.encoder if live else QueryEncoder(load_embedder(settings.embedder), settings.encoder_settings())
         app.state.live = live or LiveIndex(
-            settings.index_dir, load_embedder(settings.embedder), settings.chunk_settings(), settings.search_config()
+            settings.index_dir, encoder, settings.chunk_settings(), settings.search_config()
         )
         app.state.settings = settings
+        app.state.searches = SearchPool(settings.search_threads or 2 * cores(), settings.max_pending)
         # Updates get their own embedder instance, so queries are not queued behind a build.
         writes_enabled = settings.admin_token is not None
         app.state.writer_embedder = writer_embedder or (load_embedder(settings.embedder) if writes_enabled else None)
@@ -60,6 +65,9 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
         yield
         if stop:
             stop.set()
+        app.state.searches.close()
+        if not live:
+            encoder.close()
 
     app = FastAPI(
         title="viqa",
@@ -76,15 +84,20 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
 def _routes() -> APIRouter:
     router = APIRouter()
 
-    @router.post("/search", response_model=SearchResponse)
-    def search_post(body: SearchRequest, live: Live, settings: Config) -> SearchResponse:
-        """Return the passages that best answer `query`, each with its citation."""
-        return run_search(live, settings, body)
+    overloaded: dict[int | str, dict[str, Any]] = {
+        503: {"model": ErrorResponse, "description": "Too many searches waiting; retry after Retry-After."}
+    }
 
-    @router.get("/search", response_model=SearchResponse)
-    def search_get(
+    @router.post("/search", response_model=SearchResponse, responses=overloaded)
+    async def search_post(body: SearchRequest, live: Live, settings: Config, searches: Searches) -> SearchResponse:
+        """Return the passages that best answer `query`, each with its citation."""
+        return await searches.run(run_search, live, settings, body)
+
+    @router.get("/search", response_model=SearchResponse, responses=overloaded)
+    async def search_get(
         live: Live,
         settings: Config,
+        searches: Searches,
         q: Annotated[str, Query(description="The question.")],
         top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
     ) -> SearchResponse:
@@ -93,7 +106,7 @@ def _routes() -> APIRouter:
             body = SearchRequest(query=q, top_k=top_k)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        return run_search(live, settings, body)
+        return await searches.run(run_search, live, settings, body)
 
     @router.get("/documents", response_model=DocumentList)
     def list_documents(live: Live) -> DocumentList:
@@ -110,9 +123,16 @@ def _routes() -> APIRouter:
         return DocumentDetail(**_summary(stored.meta, stored.chunk_count).model_dump(), text=stored.text)
 
     @router.get("/health", response_model=Health)
-    def health(live: Live) -> Health:
-        """Return what is being served."""
-        version = live.version
+    async def health(live: Live, searches: Searches) -> Health:
+        """Return what is being served, and the load on it."""
+        version, embedding = live.version, live.encoder.stats()
+        load = Load(
+            searches_pending=searches.pending,
+            searches_refused=searches.refused,
+            embeddings_queued=embedding.queued,
+            cache_hits=embedding.cache_hits,
+            cache_misses=embedding.cache_misses,
+        )
         return Health(
             status="ok",
             index_loaded=True,
@@ -120,6 +140,7 @@ def _routes() -> APIRouter:
             embedder=version.manifest.embedder,
             documents=len(version.documents),
             chunks=len(version.chunks),
+            load=load,
         )
 
     return router
@@ -197,7 +218,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RetrievalError)
     async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:
-        return _error(exc.status, _snake(type(exc).__name__), str(exc))
+        return _error(exc.status, _snake(type(exc).__name__), str(exc), exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,8 @@
-"""What routes get from the app: the live index, the settings, the admin check."""
+"""What routes get from the app: the live index, the settings, the search pool, the admin check.
+
+The getters are coroutines: FastAPI would run plain functions on its thread pool, a
+thread hop per dependency for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,33 @@ from fastapi import Depends, HTTPException, Request
 
 from index.embed import Embedder
 from index.live import LiveIndex
+from service.pool import SearchPool
 from service.settings import Settings
 
 
-def get_live(request: Request) -> LiveIndex:
+async def get_live(request: Request) -> LiveIndex:
     return request.app.state.live  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def get_searches(request: Request) -> SearchPool:
+    return request.app.state.searches  # type: ignore[no-any-return]
 
 
 Live = Annotated[LiveIndex, Depends(get_live)]
 Config = Annotated[Settings, Depends(get_settings)]
+Searches = Annotated[SearchPool, Depends(get_searches)]
 
 
-def get_writer_embedder(request: Request) -> Embedder:
+async def get_writer_embedder(request: Request) -> Embedder:
     """Return the embedder of index updates, loaded at start-up when writes are enabled."""
     return request.app.state.writer_embedder  # type: ignore[no-any-return]
 
 
-def require_admin(request: Request, settings: Config) -> None:
+async def require_admin(request: Request, settings: Config) -> None:
     """Let a request through only with the configured bearer token."""
     if settings.admin_token is None:
         raise HTTPException(403, "write endpoints are disabled: set VIQA_ADMIN_TOKEN to enable them")

@@ -86,6 +86,16 @@ class DocumentList(BaseModel):
     documents: list[DocumentSummary]
 
 
+class Load(BaseModel):
+    """What the service is doing now, and its query-embedding cache since start."""
+
+    searches_pending: int = Field(description="Searches admitted and not yet answered.")
+    searches_refused: int = Field(description="Searches answered 503 since start (VIQA_MAX_PENDING).")
+    embeddings_queued: int = Field(description="Queries waiting for an embedding worker.")
+    cache_hits: int
+    cache_misses: int
+
+
 class Health(BaseModel):
     status: str
     index_loaded: bool
@@ -93,6 +103,7 @@ class Health(BaseModel):
     embedder: str
     documents: int
     chunks: int
+    load: Load
 
 
 class ErrorResponse(BaseModel):

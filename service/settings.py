@@ -11,9 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS_DIR
 from corpus.chunk import ChunkSettings
+from index.encoder import EncoderSettings
 from index.search import Mode, SearchConfig
 
 _SEARCH = SearchConfig()
+_ENCODER = EncoderSettings()
 
 
 def _cache_dir() -> Path:
@@ -95,11 +97,47 @@ class Settings(BaseSettings):
     min_confidence: float = Field(
         _SEARCH.min_confidence, ge=0, le=1, description="Term coverage below which `answerable` is false."
     )
+    candidates: int = Field(
+        _SEARCH.candidates,
+        ge=0,
+        description="Passages each signal (dense, BM25, best sentence) proposes for scoring (0: every passage).",
+    )
+    embed_workers: int = Field(
+        _ENCODER.workers, ge=0, le=64, description="Query embeddings computed at once (0: one per core)."
+    )
+    embed_threads: int = Field(
+        _ENCODER.threads, ge=1, le=64, description="Threads of one query embedding while others wait or run."
+    )
+    embed_max_batch: int = Field(
+        _ENCODER.max_batch, ge=1, le=64, description="Queries waiting together embedded in one call (1: no batching)."
+    )
+    embed_batch_wait_ms: float = Field(
+        _ENCODER.batch_wait_ms, ge=0, le=100, description="How long a batch waits for more queries, in ms."
+    )
+    query_cache_size: int = Field(
+        _ENCODER.cache_size, ge=0, description="Query vectors kept in the LRU cache (0: no cache)."
+    )
+    search_threads: int = Field(
+        0, ge=0, le=256, description="Threads running searches off the event loop (0: two per core)."
+    )
+    max_pending: int = Field(
+        64, ge=1, description="Searches admitted at once (running or waiting); more get 503 with Retry-After."
+    )
 
     def search_config(self) -> SearchConfig:
         """Return the retrieval configuration these settings describe."""
         # Every retrieval option is a setting of the same name (tests/service/test_settings.py).
         return SearchConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(SearchConfig)})
+
+    def encoder_settings(self) -> EncoderSettings:
+        """Return how queries are embedded."""
+        return EncoderSettings(
+            workers=self.embed_workers,
+            threads=self.embed_threads,
+            max_batch=self.embed_max_batch,
+            batch_wait_ms=self.embed_batch_wait_ms,
+            cache_size=self.query_cache_size,
+        )
 
     def chunk_settings(self) -> ChunkSettings:
         """Return the chunker settings these settings describe."""
