@@ -21,6 +21,7 @@ from corpus.errors import CorpusError, InvalidQuery, RetrievalError
 from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.build import UpdateReport, needs_rebuild, update_index
 from index.embed import Embedder, load_embedder
+from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import MODES
 from index.writer import add_document, new_doc_id, remove_document
@@ -95,7 +96,45 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="question set (JSONL)")
     evaluate.add_argument("--out", type=Path, help="report directory (VIQA_REPORTS_DIR; default ~/.cache/viqa/reports)")
     evaluate.set_defaults(command=_eval)
+    _add_bench_parser(commands)
     return parser
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="measure latency and throughput; print and save a report")
+    kinds = bench.add_subparsers(title="benchmarks", required=True, metavar="KIND")
+    questions_help = 'questions: JSONL with a "question" field, or one per line'
+    report_help = "report directory (VIQA_REPORTS_DIR; default ~/.cache/viqa/reports)"
+
+    query = kinds.add_parser("query", help="time bare query embedding and full search in this process")
+    query.add_argument(
+        "--questions",
+        type=Path,
+        help=f"{questions_help} (default: the same mix as `bench http`, from the served documents)",
+    )
+    query.add_argument("-n", type=int, default=300, help="time the first N questions (default 300)")
+    query.add_argument("--top-k", type=int, default=5, help="passages per search (default 5)")
+    query.add_argument("--out", type=Path, help=report_help)
+    query.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
+    query.set_defaults(command=_bench_query)
+
+    http = kinds.add_parser("http", help="load a running `viqa serve` on loopback with closed-loop clients")
+    http.add_argument("--url", required=True, help="the server, on loopback only (e.g. http://127.0.0.1:8000)")
+    http.add_argument("-c", "--clients", default="1,8,32", help="comma-separated concurrency levels (default 1,8,32)")
+    http.add_argument("-d", "--duration", type=float, default=20.0, help="seconds measured per level (default 20)")
+    http.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load before each level, not counted (default 2)"
+    )
+    http.add_argument(
+        "--questions",
+        type=Path,
+        help=f"{questions_help} (default: the eval set plus sentence openings of the server's documents, "
+        "with and without diacritics)",
+    )
+    http.add_argument("--top-k", type=int, default=5, help="passages per search (default 5)")
+    http.add_argument("--out", type=Path, help=report_help)
+    http.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
+    http.set_defaults(command=_bench_http)
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,6 +254,45 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _bench_query(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.bench import (
+        format_query_table,
+        load_question_texts,
+        mix_questions,
+        query_record,
+        run_query_bench,
+        write_bench_reports,
+    )
+
+    live = _open_index(settings)
+    if args.questions:
+        questions = load_question_texts(args.questions)
+    else:  # what `bench http` sends, so the two reports time the same questions
+        documents = [d.text for d in live.version.documents.values()]
+        questions = mix_questions(load_question_texts(DEFAULT_QUESTIONS), documents)
+    bench = run_query_bench(live, questions, args.n, args.top_k)
+    table = format_query_table(bench)
+    print(table)
+    source = str(args.questions or "eval questions + windows of the documents' sentences")
+    paths = write_bench_reports(query_record(bench, source), table, settings.reports_dir, args.json_path)
+    print(f"\nreports: {' '.join(map(str, paths))}")
+    return 0
+
+
+def _bench_http(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.bench import write_bench_reports
+    from eval.loadgen import format_http_table, http_record, parse_clients, run_http_bench
+
+    bench = run_http_bench(
+        args.url, parse_clients(args.clients), args.duration, args.warmup, args.top_k, args.questions
+    )
+    table = format_http_table(bench)
+    print(table)
+    paths = write_bench_reports(http_record(bench), table, settings.reports_dir, args.json_path)
+    print(f"\nreports: {' '.join(map(str, paths))}")
+    return 0
+
+
 def _choices(value: str, allowed: tuple[str, ...], flag: str) -> list[Any]:
     chosen = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in chosen if v not in allowed]
@@ -242,7 +320,8 @@ def _open_index(settings: Settings) -> LiveIndex:
     if needs_rebuild(settings.corpus_dir, settings.index_dir):
         print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
         _update(settings, embedder)
-    return LiveIndex(settings.index_dir, embedder, settings.chunk_settings(), settings.search_config())
+    encoder = QueryEncoder(embedder, settings.encoder_settings())
+    return LiveIndex(settings.index_dir, encoder, settings.chunk_settings(), settings.search_config())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
