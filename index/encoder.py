@@ -14,11 +14,10 @@ failing inference reaches only the request that asked for it.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 import unicodedata
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -72,9 +71,15 @@ class QueryEncoder:
         self.settings = settings or EncoderSettings()
         self._cores = cores()
         self._cache = _LRU(self.settings.cache_size)
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: deque[_Job] = deque()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        # Workers waiting for a job, the last to finish on top: it takes the next one, so a
+        # question alone runs on the OpenMP threads that just ran, still awake, while the
+        # threads of a worker idle longer have gone to sleep and stay out of the way.
+        self._idle: list[int] = []
         self._busy = 0
+        self._stopping = False
         self._counts = {"inferences": 0, "embedded": 0, "failures": 0}
         self._workers: list[threading.Thread] = []  # started by the first query that needs the model
 
@@ -87,7 +92,9 @@ class QueryEncoder:
             future.set_result(cached)
             return future
         self._start()
-        self._queue.put(_Job(key, future))
+        with self._changed:
+            self._jobs.append(_Job(key, future))
+            self._changed.notify_all()
         return future
 
     def embed(self, text: str) -> np.ndarray:
@@ -97,57 +104,61 @@ class QueryEncoder:
     def stats(self) -> EncoderStats:
         """Return the counters since start."""
         with self._lock:
-            counts = dict(self._counts)
-        return EncoderStats(self._cache.hits, self._cache.misses, queued=self._queue.qsize(), **counts)
+            return EncoderStats(self._cache.hits, self._cache.misses, queued=len(self._jobs), **self._counts)
 
     def close(self) -> None:
         """Stop the workers once the texts already submitted are embedded."""
-        with self._lock:
+        with self._changed:
             workers, self._workers = self._workers, []
-        for _ in workers:
-            self._queue.put(None)
+            self._stopping = True
+            self._changed.notify_all()
         for worker in workers:
             worker.join(timeout=30)
+        with self._lock:
+            self._stopping = False
 
     def _start(self) -> None:
         with self._lock:
             if self._workers:
                 return
             self._workers = [
-                threading.Thread(target=self._work, name=f"viqa-embed-{i}", daemon=True)
+                threading.Thread(target=self._work, args=(i,), name=f"viqa-embed-{i}", daemon=True)
                 for i in range(self.settings.workers or self._cores)
             ]
             for worker in self._workers:
                 worker.start()
 
-    def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
-            batch = [job, *self._gather()]
-            with self._lock:
-                self._busy += 1
-                alone = self._busy == 1 and self._queue.empty()
-            # A per-thread setting: this worker's inference, no other thread's.
-            self.embedder.set_threads(self._cores if alone else self.settings.threads)
+    def _work(self, me: int) -> None:
+        while batch := self._take(me):
             try:
                 self._run(batch)
             finally:
                 with self._lock:
                     self._busy -= 1
 
-    def _gather(self) -> list[_Job]:
-        """Return more waiting jobs to embed with the one taken, up to the batch size."""
-        jobs: list[_Job] = []
-        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
-        while len(jobs) + 1 < self.settings.max_batch:
-            try:
-                job = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
-            except queue.Empty:
-                break
-            if job is None:
-                self._queue.put(None)  # the stop signal belongs to some worker's loop
-                break
-            jobs.append(job)
-        return jobs
+    def _take(self, me: int) -> list[_Job]:
+        """Wait until this worker is the one to take the next job; return its batch (empty: stop)."""
+        with self._changed:
+            self._idle.append(me)
+            while not (self._jobs and self._idle[-1] == me) and not (self._stopping and not self._jobs):
+                self._changed.wait()
+            self._idle.remove(me)
+            if not self._jobs:
+                return []
+            batch = [self._jobs.popleft()]
+            deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+            while len(batch) < self.settings.max_batch:
+                if not self._jobs and not self._changed.wait(max(deadline - time.monotonic(), 0)):
+                    break
+                if self._jobs:
+                    batch.append(self._jobs.popleft())
+            alone = self._busy == 0 and not self._jobs
+            self._busy += 1
+            if self._jobs:
+                self._changed.notify_all()  # the next idle worker takes what is left
+        # A per-thread setting: this worker's inference, no other thread's.
+        self.embedder.set_threads(self._cores if alone else self.settings.threads)
+        return batch
 
     def _run(self, batch: list[_Job]) -> None:
         try:

@@ -2,7 +2,7 @@
 
 A `Retriever` is built once per loaded index version (candidate stage, diacritic
 restorer, thesaurus, period tables), so the query path only computes: rewrite the
-question, embed it (on the encoder's workers, while BM25 runs here), let each signal
+question, embed it (on the encoder's workers), let each signal
 propose its best passages, fuse their ranks over the union of proposals, favour
 passages about the years the question names, drop near-duplicates, pick highlights.
 Nothing on this path visits every passage: its cost follows the number of candidates.
@@ -137,20 +137,21 @@ class Retriever:
         if not self.candidates.size:
             return SearchOutcome([], False, 0.0, None)
         rewrite = self._rewrite(query, config)
-        # The model runs on the encoder's workers while BM25 runs on this thread.
-        pending = self.encoder.submit(rewrite.dense) if config.mode != "bm25" else None
+        # One model call per search, on the encoder's workers. BM25 does not run beside it:
+        # a question alone has every core for its embedding, and sharing them costs more.
+        query_vector = self.encoder.embed(rewrite.dense) if config.mode != "bm25" else None
         depth = self._depth(config, top_k)
         match = self.candidates.match(query_terms(rewrite.lexical))
         lexical = match.passages_top(depth)
-        if pending is None:
+        if query_vector is None:
             rows, scores = lexical.rows, lexical.scores
             order: Iterator[int] = _then_unscored(rows, complete=lexical.complete, size=self.candidates.size)
         elif config.mode == "dense":
-            dense = self.candidates.dense_top(pending.result(), depth)
+            dense = self.candidates.dense_top(query_vector, depth)
             rows, scores, order = dense.rows, dense.scores, iter(dense.rows.tolist())
         else:
             signals = _Signals(match, lexical, match.sentences_top(depth), years(rewrite.lexical))
-            rows, scores = self._hybrid(pending.result(), signals, depth, config)
+            rows, scores = self._hybrid(query_vector, signals, depth, config)
             order = iter(rows.tolist())
         score_of = dict(zip(rows.tolist(), scores.tolist()))
         kept = _dedupe(order, self.version.chunks, top_k, config.max_overlap)

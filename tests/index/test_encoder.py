@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -142,3 +143,23 @@ def test_cache_key_is_the_model_input() -> None:
     assert cache_key(" a\t b \n") == "a b"
     assert cache_key("hoa\u0300") == "hoà"  # NFC
     assert cache_key("Hoà") != cache_key("hoà")
+
+
+def test_questions_one_at_a_time_stay_on_the_worker_that_finished_last() -> None:
+    class Recording(FlakyEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.workers: list[str] = []
+
+        def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+            self.workers.append(threading.current_thread().name)
+            return super().embed_queries(texts)
+
+    recording = Recording()
+    encoder = QueryEncoder(recording, EncoderSettings(workers=3, cache_size=0))
+    encoder.embed("khởi động")
+    time.sleep(0.2)  # every worker has started and is waiting
+    for text in TEXTS[:6]:
+        encoder.embed(text)
+    encoder.close()
+    assert len(set(recording.workers[1:])) == 1  # its OpenMP threads are the ones still awake
