@@ -20,16 +20,14 @@ import numpy as np
 
 from corpus.chunk import Chunk
 from corpus.documents import DocumentMeta
-from corpus.normalize import fold_diacritics, has_diacritics, syllables
+from corpus.normalize import fold_diacritics, syllables
 from index.candidates import CandidateStage, MemoryCandidates, TermMatch
 from index.encoder import QueryEncoder
 from index.lexical import QUESTION_WORDS, query_terms
 from index.period import PeriodTable, years
 from index.ranking import Ranking, sort_rows
-from index.restore import DiacriticRestorer
+from index.rewrite import QueryRewriter
 from index.store import IndexVersion
-from index.thesaurus import Thesaurus
-from index.translate import Glossary
 
 Mode = Literal["dense", "bm25", "hybrid"]
 _EVIDENCE_DEPTH = 1  # passages searched for the question's terms: the best one (measured against 2, 3 and 5)
@@ -79,15 +77,6 @@ class SearchOutcome:
 
 
 @dataclass(frozen=True)
-class _Rewrite:
-    """The query as embedded, as matched by BM25, and as an answer must contain it."""
-
-    dense: str
-    lexical: str
-    evidence: str
-
-
-@dataclass(frozen=True)
 class _Signals:
     """What the BM25 signals proposed for one query, and the years it names."""
 
@@ -104,12 +93,10 @@ class Retriever:
     version: IndexVersion
     encoder: QueryEncoder
     candidates: CandidateStage
-    restorer: DiacriticRestorer
-    glossary: Glossary
+    rewriter: QueryRewriter
     term_sets: list[frozenset[str]]  # folded syllables of each chunk
     idf: dict[str, float]
     periods: PeriodTable
-    thesaurus: Thesaurus
 
     @classmethod
     def build(cls, version: IndexVersion, encoder: QueryEncoder) -> Retriever:
@@ -118,17 +105,14 @@ class Retriever:
         term_sets = [frozenset(syllables(fold_diacritics(t))) for t in texts]
         frequency = Counter(term for terms in term_sets for term in terms)
         idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
-        documents = [d.text for d in version.documents.values()]
         return cls(
             version,
             encoder,
             MemoryCandidates.build(version),
-            DiacriticRestorer.build(documents),
-            Glossary.load(),
+            QueryRewriter.for_collection([d.text for d in version.documents.values()]),
             term_sets,
             idf,
             PeriodTable.build(version.chunks, {doc_id: d.text for doc_id, d in version.documents.items()}),
-            Thesaurus.for_collection(documents),
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
@@ -136,7 +120,12 @@ class Retriever:
         config = config or SearchConfig()
         if not self.candidates.size:
             return SearchOutcome([], False, 0.0, None)
-        rewrite = self._rewrite(query, config)
+        rewrite = self.rewriter.rewrite(
+            query,
+            restore_diacritics=config.restore_diacritics,
+            translate_english=config.translate_english,
+            expand_synonyms=config.expand_synonyms,
+        )
         # One model call per search, on the encoder's workers. BM25 does not run beside it:
         # a question alone has every core for its embedding, and sharing them costs more.
         query_vector = self.encoder.embed(rewrite.dense) if config.mode != "bm25" else None
@@ -223,36 +212,6 @@ class Retriever:
         if not total or not rows:
             return 0.0
         return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
-
-    def _rewrite(self, query: str, config: SearchConfig) -> _Rewrite:
-        """Return the texts to embed, to match, and to look for in the evidence.
-
-        Diacritics are restored when the query has none. An English query gets Vietnamese
-        keywords from the glossary, embedded and matched beside it (the small model ties
-        English to Vietnamese loosely); only the keywords count as evidence. Phrases the
-        collection never uses are matched in the collection's own wording too.
-        """
-        restored = self.restorer.restore(query) if config.restore_diacritics else None
-        translated = None
-        if not restored and not has_diacritics(query) and config.translate_english:
-            translated = self.glossary.translate(query)
-        if restored:
-            dense_text = lexical_text = evidence_text = restored
-        elif translated:
-            dense_text = lexical_text = f"{query} {translated}"
-            evidence_text = translated
-        else:
-            dense_text = lexical_text = evidence_text = query
-        if config.expand_synonyms:
-            lexical_rewrite = self.thesaurus.rewrite(lexical_text)
-            evidence_rewrite = lexical_rewrite  # the same text, but for an English query's keywords
-            if evidence_text != lexical_text:
-                evidence_rewrite = self.thesaurus.rewrite(evidence_text)
-            if lexical_rewrite:
-                lexical_text = f"{lexical_text} {lexical_rewrite.wording}"
-            if evidence_rewrite:
-                evidence_text = evidence_rewrite.text  # an answer says "thanh niên", not the asker's "lớp trẻ"
-        return _Rewrite(dense_text, lexical_text, evidence_text)
 
     def _hit(self, rank: int, row: int, score: float, sentence: tuple[int, int] | None) -> Hit:
         chunk = self.version.chunks[row]
