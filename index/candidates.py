@@ -3,7 +3,7 @@
 The scoring in `index/search.py` (fusion, period prior, feedback, de-duplication,
 highlights) runs over the union of these proposals only, so its cost follows the number
 of candidates, not the size of the collection. An engine enters behind `CandidateStage`;
-`MemoryCandidates` is FAISS for the vectors and bm25s's score matrices for BM25, in memory.
+`MemoryCandidates` is FAISS for the vectors and `index/bm25.py`'s postings for BM25.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from corpus.chunk import split_sentences
-from index.lexical import LexicalIndex, QueryTerms
+from index.lexical import LexicalIndex, LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows, top_rows
 from index.store import IndexVersion
 
@@ -72,11 +72,11 @@ class CandidateStage(Protocol):
 
 @dataclass(frozen=True)
 class MemoryCandidates:
-    """FAISS and bm25s over one loaded index version."""
+    """FAISS and BM25 postings over one loaded index version."""
 
     index: faiss.Index
-    lexical: LexicalIndex
-    sentences: LexicalIndex  # one BM25 row per sentence of every chunk
+    lexical: LexicalScorer
+    sentences: LexicalScorer  # one BM25 row per sentence of every chunk
     sentence_spans: np.ndarray  # (sentences, 2): offsets in the chunk's text
     sentence_rows: np.ndarray  # chunk row of each sentence
     first_sentence: np.ndarray  # sentences of row r: first_sentence[r] : first_sentence[r + 1]
@@ -91,8 +91,8 @@ class MemoryCandidates:
         sentence_texts = [text[s:e] for text, spans in zip(texts, per_row) for s, e in spans]
         return cls(
             version.vectors,
-            LexicalIndex.build(texts),
-            LexicalIndex.build(sentence_texts),
+            LexicalIndex.build(texts).scorer(),
+            LexicalIndex.build(sentence_texts).scorer(),
             spans,
             np.repeat(np.arange(len(texts), dtype=np.int64), counts),
             np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),

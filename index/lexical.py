@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from corpus.normalize import fold_diacritics, syllables
+from index.bm25 import Field, FieldScorer, idf, term_hashes
 
 # Interrogatives and particles that every question has and no answer needs.
 QUESTION_WORDS = frozenset(
@@ -43,6 +44,7 @@ _ROMAN = re.compile(r"\b(?=[IVXL]+\b)L?X{0,3}(?:IX|IV|V?I{0,3})\b")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50}
 _WORD_BEFORE = re.compile(r"(\w+)\W*$")
 _WORD_AFTER = re.compile(r"\W*(\w+)")
+_EMPTY = "\u2205"  # the one term of a passage without any, so its length is not zero (as bm25s did)
 _NEIGHBOURHOOD = 40  # characters searched for the words around a numeral (bounded: queries can be long)
 
 
@@ -96,55 +98,66 @@ def query_terms(text: str) -> QueryTerms:
 
 
 @dataclass(frozen=True)
-class _Field:
-    """One BM25 field: bm25s's precomputed passage-by-term score matrix, by term (CSC)."""
-
-    vocabulary: dict[str, int]
-    data: np.ndarray  # BM25 weight of each posting
-    indices: np.ndarray  # passage row of each posting
-    indptr: np.ndarray  # postings of term t: indptr[t]:indptr[t + 1]
-
-    @classmethod
-    def build(cls, corpus: list[list[str]]) -> _Field:
-        retriever = bm25s.BM25()
-        # bm25s refuses an empty document; a placeholder term keeps row numbers aligned.
-        retriever.index([doc or ["\u2205"] for doc in corpus], show_progress=False)
-        csc = retriever.scores
-        return cls(retriever.vocab_dict, csc["data"], csc["indices"], csc["indptr"])
-
-    def ids(self, terms: list[str]) -> list[int]:
-        # Repeated terms count again, as they do in bm25s.
-        return [self.vocabulary[t] for t in terms if t in self.vocabulary]
-
-    def scores(self, ids: list[int], size: int) -> np.ndarray:
-        """Return the field's score of every row: the sum of its postings of the terms `ids`."""
-        if not ids:
-            return np.zeros(size, dtype=np.float64)
-        postings = [slice(self.indptr[term], self.indptr[term + 1]) for term in ids]
-        rows = np.concatenate([self.indices[p] for p in postings])
-        weights = np.concatenate([self.data[p] for p in postings]).astype(np.float64)
-        return np.bincount(rows, weights=weights, minlength=size)
-
-
-@dataclass(frozen=True)
 class LexicalIndex:
-    """Two BM25 fields over the same passages."""
+    """Two BM25 fields over the same passages: accented and diacritic-folded terms."""
 
-    accented: _Field
-    folded: _Field
-    size: int
+    accented: Field
+    folded: Field
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
         """Return the index of `texts`; row i scores text i."""
         canonical = [canonical_numbers(t) for t in texts]
         return cls(
-            _Field.build([_split(t, folded=False) for t in canonical]),
-            _Field.build([_split(t, folded=True) for t in canonical]),
-            len(texts),
+            Field.build([_split(t, folded=False) or [_EMPTY] for t in canonical]),
+            Field.build([_split(t, folded=True) or [_EMPTY] for t in canonical]),
         )
+
+    def save(self, directory: Path, name: str) -> list[str]:
+        """Write both fields under `name` in `directory`; return the file names."""
+        return self.accented.save(directory, f"{name}-accented") + self.folded.save(directory, f"{name}-folded")
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> LexicalIndex:
+        """Return the index saved under `name`, memory-mapped."""
+        return cls(Field.load(directory, f"{name}-accented"), Field.load(directory, f"{name}-folded"))
+
+    @property
+    def size(self) -> int:
+        return self.accented.size
+
+    def scorer(self) -> LexicalScorer:
+        """Return the scorer of this index as a collection of its own."""
+        return LexicalScorer((_alone(self.accented), _alone(self.folded)))
+
+
+@dataclass(frozen=True)
+class LexicalScorer:
+    """Scores passages of one index with both fields, with the statistics it was given."""
+
+    fields: tuple[FieldScorer, FieldScorer]  # accented, folded
 
     def scores(self, query: QueryTerms) -> np.ndarray:
         """Return the BM25 score of every passage: accented plus folded field."""
-        accented = self.accented.scores(self.accented.ids(query.accented), self.size)
-        return accented + self.folded.scores(self.folded.ids(query.folded), self.size)
+        (accented, accented_idf), (folded, folded_idf) = self._terms(query)
+        return self.fields[0].scores(accented, accented_idf) + self.fields[1].scores(folded, folded_idf)
+
+    def scores_of(self, query: QueryTerms, rows: np.ndarray) -> np.ndarray:
+        """Return the score of each of `rows`, equal to `scores(query)[rows]`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        (accented, accented_idf), (folded, folded_idf) = self._terms(query)
+        return self.fields[0].scores_of(accented, accented_idf, rows) + self.fields[1].scores_of(
+            folded, folded_idf, rows
+        )
+
+    def _terms(self, query: QueryTerms) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Return per field the positions of the query's terms and their idf."""
+        out = []
+        for scorer, terms in zip(self.fields, (query.accented, query.folded)):
+            positions = scorer.field.positions(term_hashes(terms))
+            out.append((positions, idf(scorer.field.size, scorer.field.df(positions))))
+        return out
+
+
+def _alone(field: Field) -> FieldScorer:
+    return FieldScorer.of(field, field.size, int(np.sum(field.lengths, dtype=np.int64)))

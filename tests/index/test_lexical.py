@@ -54,7 +54,7 @@ def test_a_long_query_of_numerals_is_analysed_quickly() -> None:
     # The neighbour check of each numeral looks at a bounded window, not the whole query.
     query = "a" * 500 + "!" + " I" * 250
     started = time.perf_counter()
-    LexicalIndex.build(PASSAGES).scores(query_terms(query))
+    LexicalIndex.build(PASSAGES).scorer().scores(query_terms(query))
     assert time.perf_counter() - started < 0.2
 
 
@@ -64,13 +64,13 @@ def test_a_fact_matches_however_its_numbers_are_typed() -> None:
             "Đại hội Đảng bộ Khối lần thứ VI họp ngày 03-8-2020.",
             "Đại hội Đảng bộ Khối lần thứ V họp ngày 23-8-2015.",
         ]
-    )
+    ).scorer()
     assert int(index.scores(query_terms("dai hoi lan thu 6 hop ngay nao")).argmax()) == 0
     assert int(index.scores(query_terms("Đại hội nào họp ngày 3 tháng 8 năm 2020?")).argmax()) == 0
 
 
 def test_bm25_finds_the_passage_with_or_without_diacritics() -> None:
-    index = LexicalIndex.build(PASSAGES)
+    index = LexicalIndex.build(PASSAGES).scorer()
     assert int(index.scores(query_terms("Trụ sở chuyển về đâu?")).argmax()) == 1
     assert int(index.scores(query_terms("tru so chuyen ve dau")).argmax()) == 1
     assert int(index.scores(query_terms("dang bo khoi thanh lap nam nao")).argmax()) == 0
@@ -90,4 +90,4 @@ def test_restorer_leaves_accented_and_foreign_queries_alone() -> None:
 
 @pytest.mark.parametrize("query", ["???", "", "😀", "nào"])
 def test_queries_without_terms_score_nothing(query: str) -> None:
-    assert not LexicalIndex.build(PASSAGES).scores(query_terms(query)).any()
+    assert not LexicalIndex.build(PASSAGES).scorer().scores(query_terms(query)).any()
