@@ -1,11 +1,10 @@
 """Queries to ranked, cited passages: dense, BM25 or their fusion, with highlights.
 
-A `Retriever` is built once per loaded index version (candidate stage, diacritic
-restorer, thesaurus, period tables), so the query path only computes: rewrite the
-question, embed it (on the encoder's workers), let each signal
-propose its best passages, fuse their ranks over the union of proposals, favour
-passages about the years the question names, drop near-duplicates, pick highlights.
-Nothing on this path visits every passage: its cost follows the number of candidates.
+A `Retriever` is built once per loaded index version (candidate stage, query rewriter,
+period table), so the query path only computes: rewrite the question, embed it (on the
+encoder's workers), let each signal propose its best passages, fuse their ranks over the
+union of the proposals, favour passages about the years the question names, drop
+near-duplicates, pick highlights. After the proposals nothing visits every passage.
 """
 
 from __future__ import annotations
