@@ -179,14 +179,15 @@ class QueryEncoder:
         try:
             vectors = np.array(self.embedder.embed_queries(texts), dtype=np.float32)
         except Exception:
-            with self._lock:
-                self._counts["inferences"] += 1
-                self._counts["failures"] += 1
+            self._count("failures", 1)
             raise
+        self._count("embedded", len(texts))
+        return vectors
+
+    def _count(self, outcome: str, texts: int) -> None:
         with self._lock:
             self._counts["inferences"] += 1
-            self._counts["embedded"] += len(texts)
-        return vectors
+            self._counts[outcome] += texts
 
 
 @dataclass(frozen=True)

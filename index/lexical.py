@@ -142,14 +142,6 @@ class LexicalScorer:
         (accented, accented_idf), (folded, folded_idf) = self._terms(query)
         return self.fields[0].scores(accented, accented_idf) + self.fields[1].scores(folded, folded_idf)
 
-    def scores_of(self, query: QueryTerms, rows: np.ndarray) -> np.ndarray:
-        """Return the score of each of `rows`, equal to `scores(query)[rows]`."""
-        rows = np.asarray(rows, dtype=np.int64)
-        (accented, accented_idf), (folded, folded_idf) = self._terms(query)
-        return self.fields[0].scores_of(accented, accented_idf, rows) + self.fields[1].scores_of(
-            folded, folded_idf, rows
-        )
-
     def _terms(self, query: QueryTerms) -> list[tuple[np.ndarray, np.ndarray]]:
         """Return per field the positions of the query's terms and their idf."""
         out = []
