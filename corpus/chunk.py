@@ -68,7 +68,7 @@ def split_into_chunks(
             start, end = group[0].start, group[-1].end
             chunks.append(
                 Chunk(
-                    chunk_id=_chunk_id(document.doc_id, heading, start, text[start:end]),
+                    chunk_id=chunk_id(document.doc_id, heading, start, text[start:end]),
                     doc_id=document.doc_id,
                     section=heading,
                     paragraphs=(group[0].paragraph, group[-1].paragraph),
@@ -156,6 +156,7 @@ def _pack(text: str, spans: list[_Span], settings: ChunkSettings, count_tokens: 
     return groups
 
 
-def _chunk_id(doc_id: str, section: str | None, start: int, text: str) -> str:
+def chunk_id(doc_id: str, section: str | None, start: int, text: str) -> str:
+    """Return the id of a chunk: its document and a digest of where it is and what it says."""
     digest = hashlib.sha256(f"{doc_id}\x1f{section or ''}\x1f{start}\x1f{text}".encode()).hexdigest()
     return f"{doc_id}#{digest[:16]}"

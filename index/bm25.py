@@ -24,6 +24,12 @@ B = 0.75
 _ARRAYS = ("terms", "indptr", "rows", "tf", "lengths")
 
 
+def mapped(path: Path) -> np.ndarray:
+    """Return the .npy array at `path` memory-mapped, read-only: pages are read when touched."""
+    # A plain ndarray view of the map: indexing np.memmap itself costs more per call.
+    return np.asarray(np.load(path, mmap_mode="r"))
+
+
 def term_hashes(terms: Sequence[str]) -> np.ndarray:
     """Return the stable 64-bit hash of each term (uint64), in order."""
     return np.array(
@@ -56,14 +62,20 @@ class Field:
         counts = np.array([len(d) for d in documents], dtype=np.int64)
         ids = np.concatenate(documents) if len(documents) else np.zeros(0, dtype=np.int64)
         rows = np.repeat(np.arange(len(documents), dtype=np.int64), counts)
+        return cls.from_occurrences(ids, rows, hashes, lengths)
+
+    @classmethod
+    def from_occurrences(cls, ids: np.ndarray, rows: np.ndarray, hashes: np.ndarray, lengths: np.ndarray) -> Field:
+        """Return the field of term occurrences: term id `ids[i]` (into `hashes`) occurs in row `rows[i]`."""
+        size = max(len(lengths), 1)
         rank = np.argsort(np.argsort(hashes, kind="stable"), kind="stable")  # term id -> position by hash
-        keys, tf = np.unique(rank[ids] * max(len(documents), 1) + rows, return_counts=True)
-        term = keys // max(len(documents), 1)
+        keys, tf = np.unique(rank[ids] * size + rows, return_counts=True)
+        term = keys // size
         indptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=len(hashes)))]).astype(np.int64)
         return cls(
             np.sort(hashes),
             indptr,
-            (keys % max(len(documents), 1)).astype(np.int32),
+            (keys % size).astype(np.int32),
             np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16),
             lengths.astype(np.int32),
         )
@@ -80,7 +92,7 @@ class Field:
     @classmethod
     def load(cls, directory: Path, name: str) -> Field:
         """Return the field saved under `name`, memory-mapped: only the pages a query reads are loaded."""
-        return cls(*(np.load(directory / f"{name}.{array}.npy", mmap_mode="r") for array in _ARRAYS))
+        return cls(*(mapped(directory / f"{name}.{array}.npy") for array in _ARRAYS))
 
     @property
     def size(self) -> int:

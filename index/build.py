@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -11,13 +12,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from corpus.chunk import Chunk, ChunkSettings, split_into_chunks
 from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline_fingerprint
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalError
+from index.dense import DenseSettings
 from index.embed import Embedder
+from index.segments import merge, old_vectors, publish
 from index.store import (
     IndexVersion,
     Manifest,
@@ -28,6 +32,7 @@ from index.store import (
     read_manifest,
     save_version,
 )
+from index.tables import DocumentTable
 
 Progress = Callable[[int, int], None]  # (done, total) chunks embedded
 _BATCH = 16
@@ -86,14 +91,17 @@ def update_index(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    dense: DenseSettings | None = None,
 ) -> UpdateReport:
     """Publish an index version for the corpus as it is now; return what changed.
 
     Args:
-        full: embed every chunk again instead of reusing the live version's vectors.
+        full: embed and index every chunk again, in one new segment, instead of adding
+            a segment for what changed.
+        dense: how a new segment's vectors are indexed (flat or HNSW by size).
     """
     with writer_lock(index_dir):
-        return update_locked(corpus_dir, index_dir, embedder, settings, full=full, progress=progress)
+        return update_locked(corpus_dir, index_dir, embedder, settings, full=full, progress=progress, dense=dense)
 
 
 def update_locked(
@@ -104,14 +112,21 @@ def update_locked(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    dense: DenseSettings | None = None,
 ) -> UpdateReport:
-    """`update_index` for a caller that already holds `writer_lock(index_dir)`."""
+    """`update_index` for a caller that already holds `writer_lock(index_dir)`.
+
+    Documents new or changed since the live version are chunked and indexed in one new
+    segment (reusing the vectors of chunks that did not change); documents changed or
+    gone are marked deleted in their segments. Nothing else is read or rewritten.
+    """
     if settings.max_tokens > embedder.max_tokens:
         raise RetrievalError(
             f"chunks of {settings.max_tokens} tokens exceed the {embedder.max_tokens}-token input of {embedder.name}; "
             f"lower VIQA_CHUNK_MAX_TOKENS"
         )
     started = time.perf_counter()
+    dense = dense or DenseSettings()
     fingerprint = corpus_fingerprint(corpus_dir)
     previous = None if full else _reusable(index_dir, embedder, settings)
     if previous and _up_to_date(previous.manifest, fingerprint):
@@ -120,40 +135,45 @@ def update_locked(
             previous.version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started
         )
     documents = load_corpus(corpus_dir)
-    per_document = {d.doc_id: split_into_chunks(d, settings, embedder.count_tokens) for d in documents}
-    chunks = [c for d in documents for c in per_document[d.doc_id]]
-    known = _vectors_by_id(previous) if previous else {}
+    stored = {d.doc_id: _stored(d) for d in documents}
+    live = previous.documents if previous else None
+    changed = [d for d in documents if _changed(live, d.doc_id, stored[d.doc_id])]
+    gone = [doc_id for doc_id in live or () if doc_id not in stored or _changed(live, doc_id, stored[doc_id])]
+    per_document = {d.doc_id: split_into_chunks(d, settings, embedder.count_tokens) for d in changed}
+    chunks = [c for d in changed for c in per_document[d.doc_id]]
+    known = old_vectors(previous, gone) if previous else {}
     missing = [c for c in chunks if c.chunk_id not in known]
-    fresh = _embed(missing, embedder, progress)
-    known.update(zip((c.chunk_id for c in missing), fresh))
-    vectors = np.stack([known[c.chunk_id] for c in chunks]) if chunks else np.zeros((0, embedder.dim), np.float32)
-    stored = [_stored(d, len(per_document[d.doc_id])) for d in documents]
-    version = save_version(
-        index_dir,
-        vectors,
-        chunks,
-        stored,
-        {
-            "viqa_version": metadata.version("viqa"),
-            "embedder": embedder.name,
-            "dimension": embedder.dim,
-            "prompts": asdict(embedder.prompts),
-            "chunker": chunker_config(settings),
-            "corpus_fingerprint": fingerprint,
-            "pipeline_fingerprint": pipeline_fingerprint(),
-        },
-    )
-    old_ids = {c.chunk_id for c in previous.chunks} if previous else set()
-    new_ids = {c.chunk_id for c in chunks}
+    known.update(zip((c.chunk_id for c in missing), _embed(missing, embedder, progress)))
+    added = None
+    if changed:
+        vectors = np.stack([known[c.chunk_id] for c in chunks]) if chunks else np.zeros((0, embedder.dim), np.float32)
+        new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
+        added = (chunks, new, vectors)
+    fields = manifest_fields(embedder, settings, fingerprint, len(documents))
+    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields)
+    removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
+    kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
     return UpdateReport(
         version=version,
         documents=len(documents),
-        chunks=len(chunks),
-        added=len(new_ids - old_ids),
-        removed=len(old_ids - new_ids),
+        chunks=live_chunks,
+        added=len(chunks) - kept,
+        removed=removed - kept,
         embedded=len(missing),
         seconds=time.perf_counter() - started,
     )
+
+
+def optimize_index(index_dir: Path, dense: DenseSettings | None = None) -> UpdateReport:
+    """Merge every segment of the live version into one without deleted rows, and publish it."""
+    started = time.perf_counter()
+    with writer_lock(index_dir):
+        manifest = read_manifest(index_dir)
+        entries = merge(index_dir, manifest.segments, range(len(manifest.segments)), dense or DenseSettings())
+        skipped = ("format_version", "created_at", "segments")
+        fields = {k: v for k, v in asdict(manifest).items() if k not in skipped}
+        version = save_version(index_dir, entries, fields)
+    return UpdateReport(version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started)
 
 
 def _reusable(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> IndexVersion | None:
@@ -173,11 +193,29 @@ def _up_to_date(manifest: Manifest, fingerprint: str) -> bool:
     return manifest.corpus_fingerprint == fingerprint and manifest.pipeline_fingerprint == pipeline_fingerprint()
 
 
-def _vectors_by_id(version: IndexVersion) -> dict[str, np.ndarray]:
-    if not version.chunks:
-        return {}
-    matrix = version.vectors.reconstruct_n(0, version.vectors.ntotal)
-    return {chunk.chunk_id: matrix[i] for i, chunk in enumerate(version.chunks)}
+def _changed(live: DocumentTable | None, doc_id: str, document: StoredDocument) -> bool:
+    """Return True when `doc_id` is not in the live version, or is there with other content."""
+    found = live.record(doc_id) if live is not None else None
+    return found is None or found[2].fingerprint != document.fingerprint
+
+
+def _chunk_count(live: DocumentTable, doc_id: str) -> int:
+    found = live.record(doc_id)
+    return found[2].chunk_count if found else 0
+
+
+def manifest_fields(embedder: Embedder, settings: ChunkSettings, fingerprint: str, documents: int) -> dict[str, Any]:
+    """Return what a version's manifest says of how it was built (all but its segments and chunk count)."""
+    return {
+        "viqa_version": metadata.version("viqa"),
+        "embedder": embedder.name,
+        "dimension": embedder.dim,
+        "prompts": asdict(embedder.prompts),
+        "chunker": chunker_config(settings),
+        "corpus_fingerprint": fingerprint,
+        "pipeline_fingerprint": pipeline_fingerprint(),
+        "document_count": documents,
+    }
 
 
 def _embed(chunks: list[Chunk], embedder: Embedder, progress: Progress | None) -> list[np.ndarray]:
@@ -190,7 +228,8 @@ def _embed(chunks: list[Chunk], embedder: Embedder, progress: Progress | None) -
     return vectors
 
 
-def _stored(document: Document, chunk_count: int) -> StoredDocument:
+def _stored(document: Document) -> StoredDocument:
+    """Return the document as stored, fingerprinted by its metadata and raw text (chunk count unset)."""
     payload = json.dumps(document.meta.to_json(), ensure_ascii=False, sort_keys=True) + document.raw
     fingerprint = hashlib.sha256(payload.encode()).hexdigest()
-    return StoredDocument(document.meta, document.text, fingerprint, chunk_count)
+    return StoredDocument(document.meta, document.text, fingerprint, 0)

@@ -12,17 +12,16 @@ import functools
 from dataclasses import dataclass
 from typing import Protocol
 
-import faiss
 import numpy as np
 
-from corpus.chunk import split_sentences
-from index.lexical import LexicalIndex, LexicalScorer, QueryTerms
+from index.lexical import LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows, top_rows
 from index.store import IndexVersion
 
 # A chunk shares sentences with its neighbours, so the best sentences name fewer chunks
 # than sentences; this many sentences per chunk wanted keeps the chunk ranking full.
 _SENTENCES_PER_CHUNK = 3
+_SAMPLE = 4096  # rows whose similarity to a query estimates the rank of a row the dense list misses
 
 
 class TermMatch(Protocol):
@@ -57,8 +56,17 @@ class CandidateStage(Protocol):
         """Return the number of passages (rows 0 .. size - 1)."""
         ...
 
-    def dense_top(self, vector: np.ndarray, n: int) -> Ranking:
-        """Return the `n` rows whose vectors are closest to `vector` (inner product)."""
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+        """Return the `n` rows whose vectors are closest to `vector` (inner product).
+
+        Args:
+            ef_search: candidates an approximate (HNSW) index keeps while searching; when
+                `n` asks for every row, every vector is compared instead.
+        """
+        ...
+
+    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Return the estimated rank (0: best) among all rows of each of `rows` by closeness to `vector`."""
         ...
 
     def match(self, query: QueryTerms) -> TermMatch:
@@ -72,48 +80,77 @@ class CandidateStage(Protocol):
 
 @dataclass(frozen=True)
 class MemoryCandidates:
-    """FAISS and BM25 postings over one loaded index version."""
+    """FAISS and BM25 postings over the segments of one loaded index version."""
 
-    index: faiss.Index
+    version: IndexVersion
     lexical: LexicalScorer
     sentences: LexicalScorer  # one BM25 row per sentence of every chunk
     sentence_spans: np.ndarray  # (sentences, 2): offsets in the chunk's text
-    sentence_rows: np.ndarray  # chunk row of each sentence
     first_sentence: np.ndarray  # sentences of row r: first_sentence[r] : first_sentence[r + 1]
+    deleted_sentences: np.ndarray  # sentences of deleted rows
 
     @classmethod
     def build(cls, version: IndexVersion) -> MemoryCandidates:
-        """Return the candidate stage of `version`; all preparation happens here."""
-        texts = [c.text for c in version.chunks]
-        per_row = [split_sentences(text) for text in texts]
-        spans = np.array([span for spans in per_row for span in spans], dtype=np.int64).reshape(-1, 2)
-        counts = np.array([len(spans) for spans in per_row], dtype=np.int64)
-        sentence_texts = [text[s:e] for text, spans in zip(texts, per_row) for s, e in spans]
+        """Return the candidate stage of `version`: the segments' indexes joined, nothing re-analysed."""
+        texts = [segment.text for segment in version.segments]
+        counts = np.array([t.first_sentence[-1] for t in texts], dtype=np.int64)
+        shifts = np.concatenate([[0], np.cumsum(counts)])
+        first = _joined([t.first_sentence[:-1] + shift for t, shift in zip(texts, shifts)], np.int64)
+        first_sentence = np.concatenate([first, shifts[-1:]]).astype(np.int64)
+        rows = version.deleted_rows
+        deleted_sentences, _ = concat_ranges(first_sentence[rows], first_sentence[rows + 1])
         return cls(
-            version.vectors,
-            LexicalIndex.build(texts).scorer(),
-            LexicalIndex.build(sentence_texts).scorer(),
-            spans,
-            np.repeat(np.arange(len(texts), dtype=np.int64), counts),
-            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            version,
+            LexicalScorer.of([t.passages for t in texts]),
+            LexicalScorer.of([t.sentences for t in texts]),
+            _joined([t.sentence_spans for t in texts], np.int32).reshape(-1, 2),
+            first_sentence,
+            deleted_sentences,
         )
 
     @property
     def size(self) -> int:
-        return int(self.index.ntotal)
+        return self.version.size
 
-    def dense_top(self, vector: np.ndarray, n: int) -> Ranking:
-        n = min(n, self.size)
-        scores, rows = self.index.search(np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1), n)
-        valid = rows[0] >= 0
-        # FAISS orders equal scores arbitrarily; the scoring wants the lower row first.
-        return sort_rows(rows[0][valid], scores[0][valid].astype(np.float64), complete=n == self.size)
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+        """Return the `n` best rows over every segment (deleted rows skipped)."""
+        version = self.version
+        exact = n >= self.size - len(version.deleted_rows)
+        found = [
+            segment.dense.search(vector, n, deleted, ef_search=ef_search, exact=exact)
+            for segment, deleted in zip(version.segments, version.deleted)
+        ]
+        rows = np.concatenate([f.rows + shift for f, shift in zip(found, version.offsets)])
+        scores = np.concatenate([f.scores for f in found])
+        return sort_rows(rows, scores, limit=n, complete=all(f.complete for f in found) and len(rows) <= n)
+
+    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Count, in a fixed sample of the collection, the rows closer to `vector`, and scale it up."""
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        closer = np.searchsorted(np.sort(self._sample @ query), self.vectors(rows) @ query, side="right")
+        return (len(self._sample) - closer) / max(len(self._sample), 1) * (self.size - len(self.version.deleted_rows))
+
+    @functools.cached_property
+    def _sample(self) -> np.ndarray:
+        live = np.setdiff1d(np.arange(self.size), self.version.deleted_rows, assume_unique=True)
+        return self.vectors(live[np.linspace(0, len(live) - 1, min(len(live), _SAMPLE)).astype(np.int64)])
 
     def match(self, query: QueryTerms) -> TermMatch:
         return _MemoryMatch(self, query)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        return np.stack([self.index.reconstruct(int(row)) for row in rows])
+        return self.version.vectors(rows)
+
+    def sentence_rows(self, sentences: np.ndarray) -> np.ndarray:
+        """Return the chunk row of each sentence."""
+        return np.searchsorted(self.first_sentence, sentences, side="right") - 1
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    """Return the arrays end to end; a lone one as it is (memory-mapped, not copied)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return np.concatenate([np.asarray(a, dtype=dtype) for a in arrays]) if arrays else np.zeros(0, dtype=dtype)
 
 
 class _MemoryMatch:
@@ -125,11 +162,15 @@ class _MemoryMatch:
 
     @functools.cached_property
     def _passages(self) -> np.ndarray:
-        return self._stage.lexical.scores(self._query)
+        scores = self._stage.lexical.scores(self._query)
+        scores[self._stage.version.deleted_rows] = 0.0  # a deleted row matches nothing
+        return scores
 
     @functools.cached_property
     def _sentences(self) -> np.ndarray:
-        return self._stage.sentences.scores(self._query)
+        scores = self._stage.sentences.scores(self._query)
+        scores[self._stage.deleted_sentences] = 0.0
+        return scores
 
     def passages_top(self, n: int) -> Ranking:
         return top_rows(self._passages, n, positive_only=True)
@@ -140,7 +181,7 @@ class _MemoryMatch:
     def sentences_top(self, n: int) -> Ranking:
         sentences = top_rows(self._sentences, n * _SENTENCES_PER_CHUNK, positive_only=True)
         # Sentences come best first, so a row's first appearance is its best sentence.
-        rows, first = np.unique(self._stage.sentence_rows[sentences.rows], return_index=True)
+        rows, first = np.unique(self._stage.sentence_rows(sentences.rows), return_index=True)
         ranked = sort_rows(rows, sentences.scores[first], limit=n, complete=sentences.complete and len(rows) <= n)
         return ranked
 

@@ -128,28 +128,61 @@ class LexicalIndex:
 
     def scorer(self) -> LexicalScorer:
         """Return the scorer of this index as a collection of its own."""
-        return LexicalScorer((_alone(self.accented), _alone(self.folded)))
+        return LexicalScorer.of([self])
 
 
 @dataclass(frozen=True)
 class LexicalScorer:
-    """Scores passages of one index with both fields, with the statistics it was given."""
+    """BM25 of both fields over several segments' indexes scored as one collection.
 
-    fields: tuple[FieldScorer, FieldScorer]  # accented, folded
+    Rows are the segments' rows one after the other. The statistics (rows, average
+    length, document frequencies) are those of all the segments together, so a row
+    scores the same whether its collection is one segment or many.
+    """
+
+    fields: tuple[tuple[FieldScorer, ...], tuple[FieldScorer, ...]]  # accented, folded: one per segment
+    size: int
+
+    @classmethod
+    def of(cls, indexes: Sequence[LexicalIndex]) -> LexicalScorer:
+        rows = sum(index.size for index in indexes)
+        fields = []
+        for name in ("accented", "folded"):
+            segment_fields = [getattr(index, name) for index in indexes]
+            length = sum(int(np.sum(f.lengths, dtype=np.int64)) for f in segment_fields)
+            fields.append(tuple(FieldScorer.of(f, rows, length) for f in segment_fields))
+        return cls((fields[0], fields[1]), rows)
 
     def scores(self, query: QueryTerms) -> np.ndarray:
-        """Return the BM25 score of every passage: accented plus folded field."""
-        (accented, accented_idf), (folded, folded_idf) = self._terms(query)
-        return self.fields[0].scores(accented, accented_idf) + self.fields[1].scores(folded, folded_idf)
+        """Return the BM25 score of every row: accented plus folded field."""
+        total = np.zeros(self.size, dtype=np.float32)
+        for scorers, terms in zip(self.fields, (query.accented, query.folded)):
+            positions, weights = self._lookup(scorers, term_hashes(terms))
+            total += np.concatenate([s.scores(p, weights) for s, p in zip(scorers, positions)] or [total[:0]])
+        return total
 
-    def _terms(self, query: QueryTerms) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Return per field the positions of the query's terms and their idf."""
-        out = []
-        for scorer, terms in zip(self.fields, (query.accented, query.folded)):
-            positions = scorer.field.positions(term_hashes(terms))
-            out.append((positions, idf(scorer.field.size, scorer.field.df(positions))))
-        return out
+    def df(self, hashes: np.ndarray, *, folded: bool) -> np.ndarray:
+        """Return how many rows of the collection hold each term (by hash) of one field."""
+        scorers = self.fields[1 if folded else 0]
+        return sum((s.field.df(s.field.positions(hashes)) for s in scorers), np.zeros(len(hashes), dtype=np.int64))
 
+    def rows_holding(self, hashes: np.ndarray, *, folded: bool) -> np.ndarray:
+        """Return the rows that hold every one of the terms (by hash) of one field."""
+        found, shift = [], 0
+        for scorer in self.fields[1 if folded else 0]:
+            field = scorer.field
+            positions = field.positions(hashes)
+            if len(positions) and (positions >= 0).all():
+                lists = sorted((field.rows[field.indptr[p] : field.indptr[p + 1]] for p in positions), key=len)
+                rows = np.asarray(lists[0])
+                for postings in lists[1:]:
+                    rows = np.intersect1d(rows, postings, assume_unique=True)
+                found.append(rows.astype(np.int64) + shift)
+            shift += field.size
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
-def _alone(field: Field) -> FieldScorer:
-    return FieldScorer.of(field, field.size, int(np.sum(field.lengths, dtype=np.int64)))
+    def _lookup(self, scorers: Sequence[FieldScorer], hashes: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Return per segment where the terms are, and their idf in the whole collection."""
+        positions = [s.field.positions(hashes) for s in scorers]
+        df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(len(hashes), dtype=np.int64))
+        return positions, idf(self.size, df)

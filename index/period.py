@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from corpus.chunk import Chunk
+from index.bm25 import mapped
 from index.ranking import concat_ranges
 
 _YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
@@ -62,6 +64,18 @@ class PeriodTable:
         offsets = np.concatenate([[0], np.cumsum([len(y) for y in about])]).astype(np.int64)
         return cls(offsets, np.array([y for row in about for y in row], dtype=np.int64))
 
+    @classmethod
+    def joined(cls, tables: Sequence[PeriodTable]) -> PeriodTable:
+        """Return the tables of consecutive segments as one (a lone table as it is)."""
+        if len(tables) == 1:
+            return tables[0]
+        shifts = np.concatenate([[0], np.cumsum([len(t.years) for t in tables])]).astype(np.int64)
+        offsets = [np.asarray(t.offsets[:-1], dtype=np.int64) + shift for t, shift in zip(tables, shifts)]
+        return cls(
+            np.concatenate([*offsets, shifts[-1:]]),
+            np.concatenate([np.asarray(t.years, dtype=np.int64) for t in tables] or [np.zeros(0, np.int64)]),
+        )
+
     def match(self, asked: frozenset[int], rows: np.ndarray) -> np.ndarray:
         """Return `period_match(asked, years of row)` for each of `rows`, without a loop over them."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -76,3 +90,17 @@ class PeriodTable:
         nearest = np.maximum.reduceat(closeness, begins[has], axis=0)  # per row: its nearest year to each asked
         scores[has] = nearest.mean(axis=1)
         return scores
+
+    def save(self, directory: Path, name: str) -> list[str]:
+        """Write the table as `<name>.offsets.npy` and `<name>.years.npy`; return the file names."""
+        np.save(directory / f"{name}.offsets.npy", self.offsets, allow_pickle=False)
+        np.save(directory / f"{name}.years.npy", self.years, allow_pickle=False)
+        return [f"{name}.offsets.npy", f"{name}.years.npy"]
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> PeriodTable:
+        """Return the table saved under `name`, memory-mapped."""
+        return cls(
+            mapped(directory / f"{name}.offsets.npy"),
+            mapped(directory / f"{name}.years.npy"),
+        )

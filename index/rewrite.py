@@ -7,10 +7,14 @@ uses is matched in its own wording too (the thesaurus).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from corpus.normalize import has_diacritics
+from index.bm25 import term_hashes
+from index.lexical import LexicalScorer
 from index.restore import DiacriticRestorer
 from index.thesaurus import Thesaurus
 from index.translate import Glossary
@@ -35,8 +39,24 @@ class QueryRewriter:
 
     @classmethod
     def for_collection(cls, texts: Sequence[str]) -> QueryRewriter:
-        """Return the rewriter of a collection whose clean texts are `texts`."""
+        """Return the rewriter of a collection whose clean texts are `texts` (tests, small sets)."""
         return cls(DiacriticRestorer.build(texts), Glossary.load(), Thesaurus.for_collection(texts))
+
+    @classmethod
+    def for_index(cls, index: LexicalScorer, vocabulary: Iterable[str], deleted: np.ndarray) -> QueryRewriter:
+        """Return the rewriter of an indexed collection: counts and phrases read from its BM25 index.
+
+        Args:
+            vocabulary: the accented syllables the collection uses.
+            deleted: rows that no longer count as using a phrase.
+        """
+
+        def used(phrase: tuple[str, ...]) -> bool:
+            terms = list(phrase) if len(phrase) == 1 else [f"{a}_{b}" for a, b in zip(phrase, phrase[1:])]
+            rows = index.rows_holding(term_hashes(terms), folded=False)
+            return bool(len(np.setdiff1d(rows, deleted, assume_unique=True)))
+
+        return cls(DiacriticRestorer.of(index, vocabulary), Glossary.load(), Thesaurus.build(used))
 
     def rewrite(
         self, query: str, *, restore_diacritics: bool, translate_english: bool, expand_synonyms: bool

@@ -9,9 +9,8 @@ near-duplicates, pick highlights. After the proposals nothing visits every passa
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from corpus.chunk import Chunk
 from corpus.documents import DocumentMeta
-from corpus.normalize import fold_diacritics, syllables
+from corpus.normalize import fold_diacritics
+from index.bm25 import term_hashes
 from index.candidates import CandidateStage, MemoryCandidates, TermMatch
 from index.encoder import QueryEncoder
 from index.lexical import QUESTION_WORDS, query_terms
@@ -27,8 +27,10 @@ from index.period import PeriodTable, years
 from index.ranking import Ranking, sort_rows
 from index.rewrite import QueryRewriter
 from index.store import IndexVersion
+from index.textindex import coverage_terms
 
 Mode = Literal["dense", "bm25", "hybrid"]
+_LEXICAL_DEPTH = 5  # BM25 candidates per dense candidate (measured with `viqa bench scale`: recall 0.90 -> 0.99)
 _EVIDENCE_DEPTH = 1  # passages searched for the question's terms: the best one (measured against 2, 3 and 5)
 _FOLDED_QUESTION_WORDS = frozenset(fold_diacritics(w) for w in QUESTION_WORDS)
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -52,6 +54,7 @@ class SearchConfig:
     min_confidence: float = 0.531  # term coverage below which nothing answers (max recall at <=10% false flags)
     max_overlap: float = 0.2  # share of a passage already shown by a higher hit that makes it a duplicate
     candidates: int = 200  # passages each signal proposes (0: every passage, the exhaustive reference)
+    hnsw_ef_search: int = 128  # candidates an HNSW segment keeps while searching (more: better recall, slower)
 
 
 @dataclass(frozen=True)
@@ -93,25 +96,19 @@ class Retriever:
     encoder: QueryEncoder
     candidates: CandidateStage
     rewriter: QueryRewriter
-    term_sets: list[frozenset[str]]  # folded syllables of each chunk
-    idf: dict[str, float]
     periods: PeriodTable
 
     @classmethod
     def build(cls, version: IndexVersion, encoder: QueryEncoder) -> Retriever:
-        """Return the retriever of `version`; all preparation happens here."""
-        texts = [c.text for c in version.chunks]
-        term_sets = [frozenset(syllables(fold_diacritics(t))) for t in texts]
-        frequency = Counter(term for terms in term_sets for term in terms)
-        idf = {term: math.log((len(texts) + 1) / (count + 0.5)) for term, count in frequency.items()}
+        """Return the retriever of `version`; the segments' files hold everything it reads."""
+        candidates = MemoryCandidates.build(version)
+        vocabulary = {word for segment in version.segments for word in segment.text.vocabulary}
         return cls(
             version,
             encoder,
-            MemoryCandidates.build(version),
-            QueryRewriter.for_collection([d.text for d in version.documents.values()]),
-            term_sets,
-            idf,
-            PeriodTable.build(version.chunks, {doc_id: d.text for doc_id, d in version.documents.items()}),
+            candidates,
+            QueryRewriter.for_index(candidates.lexical, vocabulary, version.deleted_rows),
+            PeriodTable.joined([segment.text.periods for segment in version.segments]),
         )
 
     def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
@@ -129,16 +126,21 @@ class Retriever:
         # a question alone has every core for its embedding, and sharing them costs more.
         query_vector = self.encoder.embed(rewrite.dense) if config.mode != "bm25" else None
         depth = self._depth(config, top_k)
+        # A BM25 list costs a selection from one score array, a dense one an index search,
+        # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.
+        lexical_depth = depth * _LEXICAL_DEPTH
         match = self.candidates.match(query_terms(rewrite.lexical))
-        lexical = match.passages_top(depth)
+        lexical = match.passages_top(lexical_depth)
         if query_vector is None:
             rows, scores = lexical.rows, lexical.scores
-            order: Iterator[int] = _then_unscored(rows, complete=lexical.complete, size=self.candidates.size)
+            order: Iterator[int] = _then_unscored(
+                rows, complete=lexical.complete, size=self.candidates.size, deleted=self.version.deleted_rows
+            )
         elif config.mode == "dense":
-            dense = self.candidates.dense_top(query_vector, depth)
+            dense = self.candidates.dense_top(query_vector, depth, config.hnsw_ef_search)
             rows, scores, order = dense.rows, dense.scores, iter(dense.rows.tolist())
         else:
-            signals = _Signals(match, lexical, match.sentences_top(depth), years(rewrite.lexical))
+            signals = _Signals(match, lexical, match.sentences_top(lexical_depth), years(rewrite.lexical))
             rows, scores = self._hybrid(query_vector, signals, depth, config)
             order = iter(rows.tolist())
         score_of = dict(zip(rows.tolist(), scores.tolist()))
@@ -161,24 +163,30 @@ class Retriever:
         self, query_vector: np.ndarray, signals: _Signals, depth: int, config: SearchConfig
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the candidate rows, best first, and their fused scores."""
-        rows, fused = self._fuse(self.candidates.dense_top(query_vector, depth), signals, config)
+        ef = config.hnsw_ef_search
+        rows, fused = self._fuse(query_vector, self.candidates.dense_top(query_vector, depth, ef), signals, config)
         if config.feedback_weight and config.feedback_depth:
             moved = self._feedback(query_vector, rows[: config.feedback_depth], config)
-            rows, fused = self._fuse(self.candidates.dense_top(moved, depth), signals, config)
+            rows, fused = self._fuse(moved, self.candidates.dense_top(moved, depth, ef), signals, config)
         return rows, fused
 
-    def _fuse(self, dense: Ranking, signals: _Signals, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    def _fuse(
+        self, vector: np.ndarray, dense: Ranking, signals: _Signals, config: SearchConfig
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return the union of candidates, best first, and their hybrid scores.
 
         Weighted reciprocal-rank fusion, raised for passages about the years asked. A
-        candidate missing from a signal's list ranks just below that list (its true rank
-        is no better); a BM25 signal gives nothing to a passage that shares no term.
+        candidate missing from a BM25 list ranks just below that list (its true rank is no
+        better), or gets nothing if it shares no term with the query. One missing from the
+        dense list ranks where its similarity places it among a sample of the collection:
+        a collection of many similar passages can put it hundreds of places lower.
         """
         rows = np.union1d(np.union1d(dense.rows, signals.lexical.rows), signals.sentence.rows)
         k = config.rrf_k
         lexical = _rrf(signals.lexical, rows, k, signals.match.passage_scores)
         sentence = _rrf(signals.sentence, rows, k, signals.match.sentence_scores)
-        fused = config.dense_weight * _rrf(dense, rows, k) + config.lexical_weight * lexical
+        ranks = functools.partial(self.candidates.dense_ranks, vector)
+        fused = config.dense_weight * _rrf(dense, rows, k, estimated_ranks=ranks) + config.lexical_weight * lexical
         fused = (fused + config.sentence_weight * sentence) * (1.0 + config.period_weight * self._period(signals, rows))
         ranked = sort_rows(rows, fused, complete=True)
         return ranked.rows, ranked.scores
@@ -204,37 +212,49 @@ class Retriever:
         A question the collection cannot answer usually names something it never mentions
         (a year, a title, a figure), so its distinctive terms are missing from every passage.
         """
-        words = {w for w in syllables(fold_diacritics(query)) if w not in _FOLDED_QUESTION_WORDS}
-        unseen = math.log((len(self.term_sets) + 1) / 0.5)  # a term no passage has weighs most
-        weights = {w: self.idf.get(w, unseen) for w in words}
-        total = sum(weights.values())
-        if not total or not rows:
+        words = sorted({w for w in coverage_terms(query) if w not in _FOLDED_QUESTION_WORDS})
+        if not words or not rows:
             return 0.0
-        return max(sum(v for w, v in weights.items() if w in self.term_sets[row]) for row in rows) / total
+        hashes = term_hashes(words)
+        df = sum(segment.text.coverage.get(hashes) for segment in self.version.segments)
+        passages = self.version.size - len(self.version.deleted_rows)
+        # A term no passage has weighs most.
+        weights = np.log((passages + 1) / np.where(df > 0, df + 0.5, 0.5))
+        held = [np.isin(words, coverage_terms(self.version.chunks[row].text)) for row in rows]
+        return max(float(weights[h].sum()) for h in held) / float(weights.sum())
 
     def _hit(self, rank: int, row: int, score: float, sentence: tuple[int, int] | None) -> Hit:
         chunk = self.version.chunks[row]
         highlight = sentence or (0, len(chunk.text))
-        return Hit(rank, score, chunk, self.version.documents[chunk.doc_id].meta, highlight)
+        return Hit(rank, score, chunk, self.version.documents.meta(chunk.doc_id), highlight)
 
 
 def _rrf(
-    ranking: Ranking, rows: np.ndarray, k: int, exact_scores: Callable[[np.ndarray], np.ndarray] | None = None
+    ranking: Ranking,
+    rows: np.ndarray,
+    k: int,
+    exact_scores: Callable[[np.ndarray], np.ndarray] | None = None,
+    estimated_ranks: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Return the reciprocal-rank weight of each of `rows` (sorted) in `ranking`.
+
+    A row missing from the list ranks below it: just below, or where `estimated_ranks` puts it.
 
     Args:
         exact_scores: the signal's score of given rows, for a BM25 signal: a row it scores
             zero (no term matched) gets no weight, so row order does not rank passages that
             share nothing with the query. None for the dense signal, which ranks every row.
+        estimated_ranks: the rank in the whole collection of given rows that the list misses.
     """
-    position = np.full(len(rows), len(ranking.rows), dtype=np.int64)  # below the list
+    position = np.full(len(rows), len(ranking.rows), dtype=np.float64)  # below the list
     listed = np.searchsorted(rows, ranking.rows)
     position[listed] = np.arange(len(ranking.rows))
+    missing = position == len(ranking.rows)
+    if estimated_ranks is not None and missing.any() and not ranking.complete:
+        position[missing] = np.maximum(estimated_ranks(rows[missing]), len(ranking.rows))
     weights = 1.0 / (k + position + 1)
     if exact_scores is None:
         return weights
-    missing = position == len(ranking.rows)
     if ranking.complete:
         weights[missing] = 0.0  # the list holds every row that scores
     elif missing.any():
@@ -242,21 +262,23 @@ def _rrf(
     return weights
 
 
-def _then_unscored(rows: np.ndarray, *, complete: bool, size: int) -> Iterator[int]:
-    """Yield `rows`, then, if they are every row that scores, the others in row order (score 0)."""
+def _then_unscored(rows: np.ndarray, *, complete: bool, size: int, deleted: np.ndarray) -> Iterator[int]:
+    """Yield `rows`, then, if they are every row that scores, the others but `deleted` in row order (score 0)."""
     yield from rows.tolist()
     if complete:
-        listed = set(rows.tolist())
+        listed = set(rows.tolist()) | set(deleted.tolist())
         yield from (row for row in range(size) if row not in listed)
 
 
-def _dedupe(order: Iterator[int], chunks: list[Chunk], top_k: int, max_overlap: float) -> list[int]:
+def _dedupe(order: Iterator[int], chunks: Sequence[Chunk], top_k: int, max_overlap: float) -> list[int]:
     """Return the first `top_k` rows of `order`, skipping passages mostly shown already."""
     kept: list[int] = []
+    shown: list[Chunk] = []
     for row in order:
         chunk = chunks[row]
-        if not any(_overlap(chunk, chunks[k]) > max_overlap for k in kept):
+        if not any(_overlap(chunk, other) > max_overlap for other in shown):
             kept.append(int(row))
+            shown.append(chunk)
             if len(kept) == top_k:
                 break
     return kept

@@ -1,52 +1,51 @@
-"""An index on disk: versioned directories of plain files and a pointer to the live one.
+"""An index on disk: immutable segments, versions that list them, and a pointer to the live one.
 
     <index_dir>/CURRENT                  name of the published version (one line)
-    <index_dir>/versions/<version>/      one immutable version:
-        manifest.json    what built it: format, embedder, chunker, corpus, counts, checksums
-        faiss.index      the vectors (inner product over L2-normalised vectors)
-        chunks.jsonl     row i is FAISS id i
-        documents.jsonl  metadata and clean text of each document, so citations open
+    <index_dir>/segments/<segment>/      one immutable segment (index/segment.py)
+    <index_dir>/versions/<version>/manifest.json
+        what built the version (format, embedder, chunker, corpus), its segments in row
+        order and, per segment, the documents deleted since it was written (tombstones)
 
-A version is written under a temporary name, renamed into place, and published by
-replacing CURRENT atomically; a crash at any point leaves the previous version live.
+Rows of a version are its segments' rows one after the other; a deleted document's rows
+stay in their segment, unseen, until a merge writes the live rows into a new segment.
+A new segment or version is written under a temporary name and renamed into place, and a
+version is published by replacing CURRENT atomically: a crash at any point leaves the
+previous version live. Segments no kept version lists are deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import functools
 import json
 import os
 import re
 import shutil
+import threading
 import uuid
+import weakref
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from corpus.chunk import Chunk
-from corpus.documents import DocumentMeta
 from corpus.errors import IndexMismatch, IndexNotFound
+from index.ranking import concat_ranges
+from index.segment import Segment, StoredDocument, load_segment
+from index.tables import ChunkTable, DocumentTable
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 VERSIONS = "versions"
-_FILES = ("faiss.index", "chunks.jsonl", "documents.jsonl")
+SEGMENTS = "segments"
 _KEEP_VERSIONS = 3
 _VERSION_NAME = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{6}$")
+VERIFY_UP_TO = 256 << 20  # files up to this size are checked against their sha256 at load; larger ones by size
 
-
-@dataclass(frozen=True)
-class StoredDocument:
-    """A document as the index serves it: metadata, clean text, chunk count."""
-
-    meta: DocumentMeta
-    text: str
-    fingerprint: str
-    chunk_count: int
+__all__ = ["StoredDocument", "IndexVersion", "Manifest", "load_version", "save_version", "new_name"]
 
 
 @dataclass(frozen=True)
@@ -64,18 +63,64 @@ class Manifest:
     document_count: int
     chunk_count: int
     created_at: str
-    checksums: dict[str, str]
+    segments: list[dict[str, Any]]  # {"name", "rows", "deleted_documents": [index in it, ...], "deleted_rows"}
 
 
 @dataclass(frozen=True)
 class IndexVersion:
-    """One loaded, immutable index version."""
+    """One loaded, immutable index version: its segments, and what was deleted from them."""
 
     version: str
     manifest: Manifest
-    vectors: faiss.Index
-    chunks: list[Chunk]
-    documents: dict[str, StoredDocument]
+    segments: list[Segment]
+    deleted: list[np.ndarray]  # per segment: sorted local rows of deleted documents
+
+    @functools.cached_property
+    def offsets(self) -> np.ndarray:
+        """Return the first row of each segment, and the total, as one array."""
+        return np.concatenate([[0], np.cumsum([s.rows for s in self.segments])]).astype(np.int64)
+
+    @property
+    def size(self) -> int:
+        """Return the number of rows, deleted ones included."""
+        return int(self.offsets[-1])
+
+    @functools.cached_property
+    def chunks(self) -> ChunkTable:
+        """Return the passages by row (a deleted row still reads, but no search proposes it)."""
+        return ChunkTable(self.segments, self.offsets)
+
+    @functools.cached_property
+    def documents(self) -> DocumentTable:
+        """Return the live documents by id."""
+        return DocumentTable(self.segments, [set(e["deleted_documents"]) for e in self.manifest.segments])
+
+    @functools.cached_property
+    def deleted_rows(self) -> np.ndarray:
+        """Return every deleted row (global), sorted."""
+        return np.concatenate([d + o for d, o in zip(self.deleted, self.offsets[:-1])]).astype(np.int64)
+
+    def live_chunks(self) -> Iterator[Chunk]:
+        """Yield the passages that are not deleted, in row order."""
+        deleted = set(self.deleted_rows.tolist())
+        return (self.chunks[row] for row in range(self.size) if row not in deleted)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Return the stored vectors of `rows` (global), one per line."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(rows), self.manifest.dimension), dtype=np.float32)
+        segment_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        for i, segment in enumerate(self.segments):
+            here = segment_of == i
+            if here.any():
+                out[here] = segment.dense.vectors(rows[here] - self.offsets[i])
+        return out
+
+
+def new_name() -> str:
+    """Return a fresh version or segment name: sortable by time, unique."""
+    now = dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
 
 
 def current_version(index_dir: Path) -> str | None:
@@ -89,35 +134,22 @@ def current_version(index_dir: Path) -> str | None:
     return name or None
 
 
-def save_version(
-    index_dir: Path,
-    vectors: np.ndarray,
-    chunks: list[Chunk],
-    documents: list[StoredDocument],
-    manifest_fields: dict[str, Any],
-) -> str:
-    """Write a new version beside the current one and publish it; return its name."""
-    if len(vectors) != len(chunks):
-        raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
-    now = dt.datetime.now(dt.UTC)
-    version = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
+def save_version(index_dir: Path, segments: list[dict[str, Any]], manifest_fields: dict[str, Any]) -> str:
+    """Publish a version made of `segments` (already written under segments/); return its name.
+
+    Args:
+        segments: in row order, each {"name", "rows", "deleted_documents"}.
+    """
+    version = new_name()
     versions = index_dir / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     staging = versions / f".tmp-{version}"
     staging.mkdir()
     try:
-        index = faiss.IndexFlatIP(int(manifest_fields["dimension"]))
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(index, str(staging / "faiss.index"))
-        _write_jsonl(staging / "chunks.jsonl", (_chunk_to_json(c) for c in chunks))
-        _write_jsonl(staging / "documents.jsonl", (_document_to_json(d) for d in documents))
         manifest = Manifest(
             format_version=FORMAT_VERSION,
-            created_at=now.isoformat(timespec="seconds"),
-            document_count=len(documents),
-            chunk_count=len(chunks),
-            checksums={name: _sha256(staging / name) for name in _FILES},
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            segments=segments,
             **manifest_fields,
         )
         _write_json(staging / "manifest.json", asdict(manifest))
@@ -132,27 +164,13 @@ def save_version(
     return version
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    """Return the published version's manifest alone, without loading or checking its data."""
-    version = current_version(index_dir)
-    if version is None:
-        raise IndexNotFound(f"no index in {index_dir}: build one with `viqa index` (or set VIQA_INDEX_DIR)")
-    try:
-        return Manifest(**json.loads((index_dir / VERSIONS / version / "manifest.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise IndexMismatch(
-            f"index version {version} has no readable manifest ({exc}); rebuild with `viqa index --full`"
-        ) from None
-
-
-def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
-    """Return the published (or named) version, checking its files against its manifest."""
+def read_manifest(index_dir: Path, version: str | None = None) -> Manifest:
+    """Return the published (or named) version's manifest alone, without loading its segments."""
     version = version or current_version(index_dir)
     if version is None:
         raise IndexNotFound(f"no index in {index_dir}: build one with `viqa index` (or set VIQA_INDEX_DIR)")
-    path = index_dir / VERSIONS / version
     try:
-        manifest = Manifest(**json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+        manifest = Manifest(**json.loads((index_dir / VERSIONS / version / "manifest.json").read_text("utf-8")))
     except (OSError, ValueError, TypeError) as exc:
         raise IndexMismatch(
             f"index version {version} has no readable manifest ({exc}); rebuild with `viqa index --full`"
@@ -162,23 +180,50 @@ def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
             f"index format {manifest.format_version} is not the supported {FORMAT_VERSION}; "
             "rebuild with `viqa index --full`"
         )
-    try:
-        for name, expected in manifest.checksums.items():
-            if _sha256(path / name) != expected:
-                raise IndexMismatch(f"{path / name} does not match its checksum; rebuild with `viqa index --full`")
-        vectors = faiss.read_index(str(path / "faiss.index"))
-        chunks = [_chunk_from_json(row) for row in _read_jsonl(path / "chunks.jsonl")]
-        documents = [_document_from_json(row) for row in _read_jsonl(path / "documents.jsonl")]
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:  # a file gone or unreadable
-        raise IndexMismatch(
-            f"index version {version} cannot be read ({exc}); rebuild with `viqa index --full`"
-        ) from None
-    if vectors.ntotal != len(chunks) or vectors.d != manifest.dimension:
-        raise IndexMismatch(
-            f"index version {version} holds {vectors.ntotal} vectors of dimension {vectors.d} "
-            f"for {len(chunks)} chunks of dimension {manifest.dimension}; rebuild with `viqa index --full`"
+    return manifest
+
+
+def load_version(index_dir: Path, version: str | None = None) -> IndexVersion:
+    """Return the published (or named) version; segments already loaded by this process are shared."""
+    version = version or current_version(index_dir)
+    manifest = read_manifest(index_dir, version)
+    assert version is not None  # read_manifest raised otherwise
+    segments, deleted = [], []
+    for entry in manifest.segments:
+        try:
+            segment = load_segment_cached(index_dir / SEGMENTS / entry["name"])
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:  # gone, damaged, unreadable
+            raise IndexMismatch(
+                f"index version {version} cannot be read ({exc}); rebuild with `viqa index --full`"
+            ) from None
+        if segment.rows != entry["rows"] or segment.dense.dimension != manifest.dimension:
+            raise IndexMismatch(
+                f"index version {version} expects {entry['rows']} rows of dimension {manifest.dimension} in segment "
+                f"{segment.name}, which holds {segment.rows} of dimension {segment.dense.dimension}; "
+                "rebuild with `viqa index --full`"
+            )
+        records = [segment.documents[i] for i in entry["deleted_documents"]]
+        rows, _ = concat_ranges(
+            np.array([r.first_row for r in records], dtype=np.int64),
+            np.array([r.first_row + r.chunk_count for r in records], dtype=np.int64),
         )
-    return IndexVersion(version, manifest, vectors, chunks, {d.meta.doc_id: d for d in documents})
+        segments.append(segment)
+        deleted.append(np.sort(rows))
+    return IndexVersion(version, manifest, segments, deleted)
+
+
+_LOADED: weakref.WeakValueDictionary[Path, Segment] = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
+def load_segment_cached(path: Path) -> Segment:
+    """Return the segment at `path`, loading (and checking) it unless this process holds it already."""
+    with _LOADING:
+        segment = _LOADED.get(path)
+        if segment is None:
+            segment = load_segment(path, VERIFY_UP_TO)
+            _LOADED[path] = segment
+        return segment
 
 
 def check_compatible(manifest: Manifest, embedder: str, dimension: int, chunker: dict[str, Any]) -> None:
@@ -209,47 +254,27 @@ def _publish(index_dir: Path, version: str) -> None:
 
 
 def _prune(index_dir: Path, keep: str) -> None:
-    """Delete old versions and abandoned staging dirs; a serving process holds its data in memory."""
+    """Delete old versions, abandoned staging dirs and segments no kept version lists.
+
+    A serving process keeps reading a pruned segment through its open files and maps.
+    """
     versions = index_dir / VERSIONS
-    staged = [p for p in versions.iterdir() if p.name.startswith(".tmp-")]
+    staged = [p for p in versions.iterdir() if p.name.startswith(".tmp-") and p.name != f".tmp-{keep}"]
     published = sorted((p for p in versions.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
     old = [p for p in published[:-_KEEP_VERSIONS] if p.name != keep]
     for path in staged + old:
-        if path.name != f".tmp-{keep}":
+        shutil.rmtree(path, ignore_errors=True)
+    listed: set[str] = set()
+    for path in versions.iterdir():
+        if not path.name.startswith("."):
+            try:
+                listed.update(s["name"] for s in json.loads((path / "manifest.json").read_text("utf-8"))["segments"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    segments = index_dir / SEGMENTS
+    for path in segments.iterdir() if segments.exists() else []:
+        if path.name not in listed:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _chunk_to_json(chunk: Chunk) -> dict[str, Any]:
-    row = asdict(chunk)
-    row["paragraphs"] = list(chunk.paragraphs)
-    return row
-
-
-def _chunk_from_json(row: dict[str, Any]) -> Chunk:
-    return Chunk(**{**row, "paragraphs": tuple(row["paragraphs"])})
-
-
-def _document_to_json(document: StoredDocument) -> dict[str, Any]:
-    return {
-        "doc_id": document.meta.doc_id,
-        **document.meta.to_json(),
-        "fingerprint": document.fingerprint,
-        "chunk_count": document.chunk_count,
-        "text": document.text,
-    }
-
-
-def _document_from_json(row: dict[str, Any]) -> StoredDocument:
-    meta = DocumentMeta(row["doc_id"], row["title"], dt.date.fromisoformat(row["published"]), row["author"], row["url"])
-    return StoredDocument(meta, row["text"], row["fingerprint"], row["chunk_count"])
-
-
-def _write_jsonl(path: Path, rows: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -257,19 +282,6 @@ def _write_json(path: Path, data: Any) -> None:
         json.dump(data, handle, ensure_ascii=False, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,7 +11,7 @@ expanding them only adds noise to a match that already works.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +32,17 @@ class Thesaurus:
     @classmethod
     def for_collection(cls, texts: Iterable[str], path: Path = THESAURUS) -> Thesaurus:
         """Return the rewrites that help on the collection of `texts`."""
-        used = " " + " ".join(" ".join(syllables(text)) for text in texts) + " "
+        joined = " " + " ".join(" ".join(syllables(text)) for text in texts) + " "
+        return cls.build(lambda phrase: f" {' '.join(phrase)} " in joined, path)
+
+    @classmethod
+    def build(cls, used: Callable[[Phrase], bool], path: Path = THESAURUS) -> Thesaurus:
+        """Return the rewrites that help on a collection that says the phrases `used` says it does."""
         rewrites: dict[Phrase, str | None] = {}
         for group in _groups(path):
-            wording = " ".join(group[0]) if f" {' '.join(group[0])} " in used else None
+            wording = " ".join(group[0]) if used(group[0]) else None
             for phrase in group:
-                absent = f" {' '.join(phrase)} " not in used
+                absent = not used(phrase)
                 rewrites.setdefault(phrase, wording if absent and phrase != group[0] else None)
         return cls(rewrites, max((len(p) for p in rewrites), default=0))
 

@@ -21,6 +21,7 @@ from corpus.documents import DocumentMeta, delete_document, make_document, valid
 from corpus.errors import DocumentNotFound
 from corpus.normalize import fold_diacritics
 from index.build import Progress, UpdateReport, update_locked, writer_lock
+from index.dense import DenseSettings
 from index.embed import Embedder
 
 _MAX_SLUG = 80
@@ -48,6 +49,7 @@ def add_document(
     replace: bool = False,
     new_id: bool = False,
     progress: Progress | None = None,
+    dense: DenseSettings | None = None,
 ) -> tuple[DocumentMeta, UpdateReport]:
     """Store a new (or, with `replace`, changed) document and publish the index that has it.
 
@@ -61,12 +63,18 @@ def add_document(
             meta = dataclasses.replace(meta, doc_id=new_doc_id(corpus_dir, meta.title, meta.published.isoformat()))
         with _restored_on_failure(corpus_dir, meta.doc_id):
             write_document(corpus_dir, meta, raw, replace=replace)
-            report = update_locked(corpus_dir, index_dir, embedder, settings, progress=progress)
+            report = update_locked(corpus_dir, index_dir, embedder, settings, progress=progress, dense=dense)
     return meta, report
 
 
 def remove_document(
-    corpus_dir: Path, index_dir: Path, embedder: Embedder, settings: ChunkSettings, doc_id: str
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    doc_id: str,
+    *,
+    dense: DenseSettings | None = None,
 ) -> UpdateReport:
     """Delete a document and publish the index without its chunks."""
     validate_doc_id(doc_id)
@@ -75,7 +83,7 @@ def remove_document(
             raise DocumentNotFound(f"no document {doc_id!r} in {corpus_dir}")
         with _restored_on_failure(corpus_dir, doc_id):
             delete_document(corpus_dir, doc_id)
-            return update_locked(corpus_dir, index_dir, embedder, settings)
+            return update_locked(corpus_dir, index_dir, embedder, settings, dense=dense)
 
 
 @contextmanager

@@ -111,8 +111,8 @@ def _routes() -> APIRouter:
     @router.get("/documents", response_model=DocumentList)
     def list_documents(live: Live) -> DocumentList:
         """Return every document of the served index."""
-        documents = live.version.documents.values()
-        return DocumentList(documents=[_summary(d.meta, d.chunk_count) for d in documents])
+        records = live.version.documents.records()
+        return DocumentList(documents=[_summary(r.meta, r.chunk_count) for r in records])
 
     @router.get("/documents/{doc_id}", response_model=DocumentDetail)
     def get_document(doc_id: str, live: Live) -> DocumentDetail:
@@ -138,8 +138,8 @@ def _routes() -> APIRouter:
             index_loaded=True,
             index_version=version.version,
             embedder=version.manifest.embedder,
-            documents=len(version.documents),
-            chunks=len(version.chunks),
+            documents=version.manifest.document_count,
+            chunks=version.manifest.chunk_count,
             load=load,
         )
 

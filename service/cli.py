@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta, read_sidecar
 from corpus.errors import CorpusError, InvalidQuery, RetrievalError
-from index.build import UpdateReport, needs_rebuild, update_index
+from index.build import UpdateReport, needs_rebuild, optimize_index, update_index
 from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="build or update the index from the corpus")
     index.add_argument("--full", action="store_true", help="re-embed every chunk instead of reusing unchanged ones")
+    index.add_argument(
+        "--optimize", action="store_true", help="merge the index's segments into one, dropping deleted passages"
+    )
     index.set_defaults(command=_index)
 
     serve = commands.add_parser("serve", help="start the HTTP API (builds the index first if needed)")
@@ -105,6 +108,9 @@ def _first_error(exc: ValidationError) -> str:
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     report = _update(settings, load_embedder(settings.embedder), full=args.full)
     print(f"{_describe(report)} -> {settings.index_dir}")
+    if args.optimize:
+        merged = optimize_index(settings.index_dir, settings.dense_settings())
+        print(f"index version {merged.version}: segments merged into one in {merged.seconds:.1f} s")
     return 0
 
 
@@ -118,7 +124,13 @@ def _update(settings: Settings, embedder: Embedder, full: bool = False) -> Updat
             bar.update(done - bar.n)
 
         return update_index(
-            settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), full=full, progress=progress
+            settings.corpus_dir,
+            settings.index_dir,
+            embedder,
+            settings.chunk_settings(),
+            full=full,
+            progress=progress,
+            dense=settings.dense_settings(),
         )
 
 
@@ -150,6 +162,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             meta,
             raw,
             replace=args.replace,
+            dense=settings.dense_settings(),
         )
         print(f"added {doc_id}: {_describe(report)}")
     return 0
@@ -162,6 +175,7 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         load_embedder(settings.embedder),
         settings.chunk_settings(),
         args.doc_id,
+        dense=settings.dense_settings(),
     )
     print(f"removed {args.doc_id}: {_describe(report)}")
     return 0

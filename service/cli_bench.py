@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from corpus.errors import RetrievalError
 from eval.questions import DEFAULT_QUESTIONS
 from index.live import LiveIndex
 from service.settings import Settings
@@ -51,6 +52,21 @@ def add_bench_parser(
     http.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     http.set_defaults(command=_bench_http)
 
+    scale = kinds.add_parser(
+        "scale", help="build an index of N synthetic passages from the served index's sentences and measure it"
+    )
+    scale.add_argument("--chunks", type=int, required=True, help="passages in the synthetic collection")
+    scale.add_argument("--searches", type=int, default=500, help="searches timed (default 500)")
+    scale.add_argument(
+        "--recall-queries", type=int, default=200, help="questions whose top 10 is checked against exhaustive scoring"
+    )
+    scale.add_argument("--workdir", type=Path, help="where the temporary index is built (default: the system's temp)")
+    scale.add_argument("--seed", type=int, default=0, help="random seed of the collection (default 0)")
+    scale.add_argument("--questions", type=Path, help=f"{questions_help} (default: the eval questions)")
+    scale.add_argument("--out", type=Path, help=report_help)
+    scale.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
+    scale.set_defaults(command=partial(_bench_scale, open_index=open_index))
+
 
 def _bench_query(args: argparse.Namespace, settings: Settings, open_index: Callable[[Settings], LiveIndex]) -> int:
     from eval.bench import format_query_table, query_record, run_query_bench
@@ -84,4 +100,33 @@ def _bench_http(args: argparse.Namespace, settings: Settings) -> int:
     print(table)
     paths = write_bench_reports(http_record(bench), table, settings.reports_dir, args.json_path)
     print(f"\nreports: {' '.join(map(str, paths))}")
+    return 0
+
+
+def _bench_scale(args: argparse.Namespace, settings: Settings, open_index: Callable[[Settings], LiveIndex]) -> int:
+    from eval.bench_report import write_bench_reports
+    from eval.scale import format_scale_table, run_scale_bench
+    from eval.workload import load_question_texts
+
+    if args.chunks < 1:
+        raise RetrievalError("--chunks must be at least 1")
+    live = open_index(settings)
+    questions = load_question_texts(args.questions or DEFAULT_QUESTIONS)
+    record = run_scale_bench(
+        live.version,
+        live.encoder.embedder,
+        settings.embedder,
+        questions,
+        args.chunks,
+        dense=settings.dense_settings(),
+        config=settings.search_config(),
+        searches=args.searches,
+        recall_queries=args.recall_queries,
+        workdir=args.workdir,
+        seed=args.seed,
+    )
+    table = format_scale_table(record)
+    print(table)
+    paths = write_bench_reports(record, table, settings.reports_dir, args.json_path)
+    print(f"reports: {paths[0]} {paths[1]}")
     return 0

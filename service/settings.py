@@ -11,11 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from corpus import DEFAULT_CORPUS_DIR
 from corpus.chunk import ChunkSettings
+from index.dense import DenseSettings
 from index.encoder import EncoderSettings
 from index.search import Mode, SearchConfig
 
 _SEARCH = SearchConfig()
 _ENCODER = EncoderSettings()
+_DENSE = DenseSettings()
 
 
 def _cache_dir() -> Path:
@@ -120,6 +122,18 @@ class Settings(BaseSettings):
     search_threads: int = Field(
         0, ge=0, le=256, description="Threads running searches off the event loop (0: two per core)."
     )
+    hnsw_threshold: int = Field(
+        _DENSE.hnsw_threshold,
+        ge=1,
+        description="Passages from which a new segment's vectors get an HNSW graph instead of a flat (exact) index.",
+    )
+    hnsw_m: int = Field(_DENSE.hnsw_m, ge=4, le=128, description="HNSW graph neighbours per vector.")
+    hnsw_ef_construction: int = Field(
+        _DENSE.hnsw_ef_construction, ge=8, description="HNSW candidates kept while the graph is built."
+    )
+    hnsw_ef_search: int = Field(
+        _SEARCH.hnsw_ef_search, ge=1, description="HNSW candidates kept while searching (more: better recall, slower)."
+    )
     max_pending: int = Field(
         64, ge=1, description="Searches admitted at once (running or waiting); more get 503 with Retry-After."
     )
@@ -137,6 +151,12 @@ class Settings(BaseSettings):
             max_batch=self.embed_max_batch,
             batch_wait_ms=self.embed_batch_wait_ms,
             cache_size=self.query_cache_size,
+        )
+
+    def dense_settings(self) -> DenseSettings:
+        """Return how new segments' vectors are indexed."""
+        return DenseSettings(
+            hnsw_threshold=self.hnsw_threshold, hnsw_m=self.hnsw_m, hnsw_ef_construction=self.hnsw_ef_construction
         )
 
     def chunk_settings(self) -> ChunkSettings:

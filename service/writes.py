@@ -91,7 +91,14 @@ def write_routes() -> APIRouter:
 async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Embedder, *args: Any, **kwargs: Any) -> T:
     """Run a corpus-and-index change in a worker thread, so searches go on meanwhile."""
     call = partial(
-        change, settings.corpus_dir, settings.index_dir, embedder, settings.chunk_settings(), *args, **kwargs
+        change,
+        settings.corpus_dir,
+        settings.index_dir,
+        embedder,
+        settings.chunk_settings(),
+        *args,
+        dense=settings.dense_settings(),
+        **kwargs,
     )
     return await run_in_threadpool(call)
 

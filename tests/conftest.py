@@ -169,6 +169,8 @@ def serving(app: Any) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped before it started: see the log above")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:

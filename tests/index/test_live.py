@@ -9,7 +9,7 @@ from corpus.errors import IndexMismatch
 from index.build import update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.store import POINTER, current_version
+from index.store import POINTER, current_version, read_manifest
 from tests.conftest import THIRD, KeywordEmbedder, write_document
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
@@ -36,7 +36,8 @@ def test_a_broken_version_is_rejected_once_and_the_old_one_kept(small_corpus: Pa
     live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
     write_document(small_corpus, *THIRD)
     broken = update_index(small_corpus, index_dir, embedder, SETTINGS)
-    (index_dir / "versions" / broken.version / "chunks.jsonl").write_text("", encoding="utf-8")
+    segment = read_manifest(index_dir, broken.version).segments[-1]["name"]
+    (index_dir / "segments" / segment / "chunks.text.bin").write_text("", encoding="utf-8")
     with pytest.raises(IndexMismatch):
         live.refresh()
     assert not live.refresh()  # not loaded again until another version is published

@@ -12,7 +12,7 @@ from index.build import chunker_config, update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import Retriever
-from index.store import IndexVersion, check_compatible, current_version, load_version
+from index.store import IndexVersion, check_compatible, current_version, load_version, read_manifest
 from tests.conftest import KeywordEmbedder
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
@@ -27,9 +27,12 @@ def test_round_trip_keeps_hits_and_manifest(
     assert loaded.version == report.version == current_version(index_dir)
     manifest = loaded.manifest
     assert (manifest.embedder, manifest.dimension, manifest.chunker) == ("keyword-test", 256, chunker_config(SETTINGS))
-    assert manifest.chunk_count == len(loaded.chunks) == loaded.vectors.ntotal == report.chunks
+    assert manifest.chunk_count == len(loaded.chunks) == loaded.size == report.chunks
     assert manifest.document_count == 2 and len(manifest.corpus_fingerprint) == 64
-    assert set(manifest.checksums) == {"faiss.index", "chunks.jsonl", "documents.jsonl"}
+    assert [s["name"] for s in manifest.segments] == [s.name for s in loaded.segments]
+    listed = json.loads((loaded.segments[0].path / "segment.json").read_text(encoding="utf-8"))["files"]
+    assert {"dense.faiss", "chunks.text.bin", "documents.jsonl", "passages-folded.rows.npy"} <= set(listed)
+    assert all(len(f["sha256"]) == 64 for f in listed.values())
 
     retriever = Retriever.build(loaded, QueryEncoder(keyword_embedder))
     hits = retriever.search("Trụ sở chuyển về Hồ Xuân Hương năm nào?", 3).hits
@@ -75,9 +78,15 @@ def test_index_of_another_embedder_or_chunker_is_refused(
 def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
     index_dir = tmp_path / "index"
     report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
-    chunks_file = index_dir / "versions" / report.version / "chunks.jsonl"
-    chunks_file.write_text(chunks_file.read_text(encoding="utf-8")[:-50], encoding="utf-8")
+    segment = index_dir / "segments" / read_manifest(index_dir, report.version).segments[0]["name"]
+    text = segment / "chunks.text.bin"
+    damaged = bytearray(text.read_bytes())
+    damaged[10] ^= 0xFF  # same size, other bytes
+    text.write_bytes(bytes(damaged))
     with pytest.raises(IndexMismatch, match="checksum"):
+        load_version(index_dir)
+    (segment / "passages-accented.tf.npy").unlink()
+    with pytest.raises(IndexMismatch, match="rebuild"):
         load_version(index_dir)
 
 

@@ -1,0 +1,213 @@
+"""`viqa bench scale`: an index of N synthetic passages, built, loaded, searched and updated.
+
+The parent process builds the collection (`eval/synthetic.py`) and its index in a
+temporary directory; a fresh child process then loads it, as a service starting up
+would, so its load time and memory are those of serving alone. The child times
+searches without the query embedding (every question is embedded once beforehand and
+served from the encoder's cache), compares the served top 10 with exhaustive scoring
+(every passage in every signal, exact vector search), then adds one 20-passage document
+while a thread keeps searching the previous version, and removes it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.bench_report import latency_json, machine_facts, summarize
+from eval.synthetic import Pool, documents, generate, make_pool, text_index
+from index.dense import DenseSettings
+from index.embed import Embedder, load_embedder
+from index.encoder import EncoderSettings, QueryEncoder
+from index.search import Retriever, SearchConfig
+from index.segments import publish, write_new_segment
+from index.store import IndexVersion, load_version, save_version
+
+PER_DOCUMENT = 200  # passages per synthetic document: about 5,000 documents at a million passages
+ADDED = 20  # passages of the document added and removed
+TOP_K = 10
+
+
+def run_scale_bench(
+    version: IndexVersion,
+    embedder: Embedder,
+    embedder_spec: str,
+    questions: Sequence[str],
+    passages: int,
+    *,
+    dense: DenseSettings,
+    config: SearchConfig,
+    searches: int = 500,
+    recall_queries: int = 200,
+    workdir: Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Build an index of `passages` synthetic passages from `version`'s sentences and measure it."""
+    rng = np.random.default_rng(seed)
+    pool = make_pool(version)
+    started = time.perf_counter()
+    synthetic = generate(pool, passages, rng)
+    chunks, stored, spans = documents(pool, synthetic, PER_DOCUMENT, "tai-lieu")
+    generate_s = time.perf_counter() - started
+    extra = _extra_document(pool, rng)
+    embed_started = time.perf_counter()
+    embedder.embed_passages([c.text for c in extra[0]])
+    embed_s = time.perf_counter() - embed_started
+    root = Path(tempfile.mkdtemp(prefix="viqa-scale-", dir=workdir))
+    index_dir = root / "index"
+    try:
+        started = time.perf_counter()
+        text = text_index(pool, synthetic, chunks, spans, {d.meta.doc_id: d.text for d in stored})
+        entry = write_new_segment(index_dir, chunks, stored, synthetic.vectors, dense, text)
+        fields = dataclasses.asdict(version.manifest)
+        for key in ("format_version", "created_at", "segments"):
+            del fields[key]
+        fields.update(corpus_fingerprint="synthetic", document_count=len(stored), chunk_count=passages)
+        save_version(index_dir, [entry], fields)
+        build_s = time.perf_counter() - started
+        disk_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 2**20
+        del synthetic, chunks, stored, spans, text
+        payload = root / "payload.pickle"
+        payload.write_bytes(pickle.dumps((extra, fields, dense, config, list(questions))))
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(1) as child:
+            measured = child.apply(_measure, (index_dir, embedder_spec, payload, searches, recall_queries))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "kind": "scale",
+        "chunks": passages,
+        "documents": -(-passages // PER_DOCUMENT),
+        "generate_s": round(generate_s, 2),
+        "build_s": round(build_s, 2),
+        "disk_mb": round(disk_mb, 1),
+        "embed_s": round(embed_s, 3),
+        "dense": dense.layout(passages),
+        "hnsw_ef_search": config.hnsw_ef_search,
+        "candidates": config.candidates,
+        **measured,
+        "machine": machine_facts(),
+    }
+
+
+def _extra_document(pool: Pool, rng: np.random.Generator) -> tuple[list[Any], list[Any], np.ndarray]:
+    synthetic = generate(pool, ADDED, rng)
+    chunks, stored, _ = documents(pool, synthetic, ADDED, "tai-lieu-moi")
+    return chunks, stored, synthetic.vectors
+
+
+def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, recall_queries: int) -> dict[str, Any]:
+    """In a fresh process: load the index, time searches, check recall, add and remove a document."""
+    extra, fields, dense, config, questions = pickle.loads(payload.read_bytes())
+    encoder = QueryEncoder(load_embedder(embedder_spec), EncoderSettings(cache_size=max(4096, len(questions))))
+    before = _rss_mb()
+    started = time.perf_counter()
+    version = load_version(index_dir)
+    retriever = Retriever.build(version, encoder)
+    load_s = time.perf_counter() - started
+    rss_mb = _rss_mb()
+    for question in questions:  # embeds every question once: the timed searches read the cache
+        retriever.search(question, TOP_K, config)
+    latencies = [_timed(retriever, questions[i % len(questions)], config) for i in range(searches)]
+    exhaustive = dataclasses.replace(config, candidates=0)
+    recall = [_overlap(retriever, q, config, exhaustive) for q in questions[:recall_queries]]
+
+    during: list[float] = []
+    stop = threading.Event()
+
+    def keep_searching() -> None:
+        i = 0
+        while not stop.is_set():
+            during.append(_timed(retriever, questions[i % len(questions)], config))
+            i += 1
+
+    searcher = threading.Thread(target=keep_searching)
+    searcher.start()
+    started = time.perf_counter()
+    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields)
+    add_s = time.perf_counter() - started
+    stop.set()
+    searcher.join()
+    started = time.perf_counter()
+    added = load_version(index_dir)
+    Retriever.build(added, encoder)
+    swap_s = time.perf_counter() - started
+    started = time.perf_counter()
+    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields)
+    remove_s = time.perf_counter() - started
+    encoder.close()
+    search = summarize(latencies)
+    return {
+        "load_s": round(load_s, 2),
+        "rss_mb": round(rss_mb, 1),
+        "index_rss_mb": round(rss_mb - before, 1),
+        "search_p50_ms": round(search.p50_ms, 2),
+        "search_p99_ms": round(search.p99_ms, 2),
+        "search": latency_json(search),
+        "recall_at_10": round(float(np.mean(recall)), 4) if recall else None,
+        "recall_queries": len(recall),
+        "add_s": round(add_s, 3),
+        "swap_s": round(swap_s, 3),
+        "remove_s": round(remove_s, 3),
+        "search_p99_during_add_ms": round(summarize(during).p99_ms, 2) if during else None,
+        "searches_during_add": len(during),
+    }
+
+
+def _timed(retriever: Retriever, question: str, config: SearchConfig) -> float:
+    started = time.perf_counter()
+    retriever.search(question, TOP_K, config)
+    return (time.perf_counter() - started) * 1000
+
+
+def _overlap(retriever: Retriever, question: str, served: SearchConfig, exhaustive: SearchConfig) -> float:
+    """Return the share of the exhaustive top 10 that the served search returns."""
+    exact = {hit.chunk.chunk_id for hit in retriever.search(question, TOP_K, exhaustive).hits}
+    found = {hit.chunk.chunk_id for hit in retriever.search(question, TOP_K, served).hits}
+    return len(exact & found) / len(exact) if exact else 1.0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def format_scale_table(record: dict[str, Any]) -> str:
+    """Return the Markdown table of one scale run."""
+    keys = (
+        "chunks",
+        "build_s",
+        "disk_mb",
+        "load_s",
+        "rss_mb",
+        "search_p50_ms",
+        "search_p99_ms",
+        "recall_at_10",
+        "add_s",
+        "remove_s",
+        "embed_s",
+        "search_p99_during_add_ms",
+        "swap_s",
+    )
+    return (
+        "| "
+        + " | ".join(keys)
+        + " |\n|"
+        + " --- |" * len(keys)
+        + "\n| "
+        + " | ".join(str(record.get(k)) for k in keys)
+        + " |"
+    )

@@ -1,0 +1,119 @@
+"""The vectors of one segment in FAISS: exact below a size, HNSW above it.
+
+A flat index is exact and needs no tuning; its search visits every vector, which at a
+million passages costs tens of milliseconds per query. Above `hnsw_threshold` vectors
+a segment gets an HNSW graph instead (inner product over L2-normalised vectors, as the
+flat index). Its parameters are recorded in the segment's metadata; how much of the
+exact top 10 it finds is measured by `viqa bench scale`, not assumed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.ranking import Ranking, sort_rows
+
+
+@dataclass(frozen=True)
+class DenseSettings:
+    """How a segment's vectors are indexed."""
+
+    hnsw_threshold: int = 50_000  # vectors from which a segment is indexed by HNSW
+    hnsw_m: int = 32  # graph neighbours per vector
+    hnsw_ef_construction: int = 80  # (how many candidates a search keeps is SearchConfig.hnsw_ef_search)
+
+    def layout(self, rows: int) -> dict[str, Any]:
+        """Return the index kind and build parameters for a segment of `rows` vectors."""
+        if rows < self.hnsw_threshold:
+            return {"kind": "flat"}
+        return {"kind": "hnsw", "m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction}
+
+
+def build_index(vectors: np.ndarray, dimension: int, layout: dict[str, Any]) -> faiss.Index:
+    """Return the FAISS index of `vectors` with the given layout (from `DenseSettings.layout`)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dimension)
+    index: Any  # faiss's stubs know little of its index classes
+    if layout["kind"] == "flat":
+        index = faiss.IndexFlatIP(dimension)
+    elif layout["kind"] == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, int(layout["m"]), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(layout["ef_construction"])
+    else:
+        raise ValueError(f"unknown dense index kind {layout['kind']!r}")
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+@dataclass(frozen=True)
+class DenseIndex:
+    """One segment's vectors, searched approximately (when HNSW) or exactly."""
+
+    index: Any  # a faiss.Index; its type stubs know few of the attributes used here
+    layout: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path, layout: dict[str, Any]) -> DenseIndex:
+        return cls(faiss.read_index(str(path)), layout)
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self.index, str(path))
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    def search(self, vector: np.ndarray, n: int, deleted: np.ndarray, *, ef_search: int, exact: bool) -> Ranking:
+        """Return the `n` best rows of this segment (local ids), skipping `deleted` rows.
+
+        Args:
+            exact: search every vector even when the segment has a graph (the reference
+                the approximate search is measured against).
+        """
+        n = min(n, self.size - len(deleted))
+        if n <= 0:
+            return Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), complete=True)
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        index, params = self.index, None
+        # The inner selector must outlive the search: FAISS holds it by a raw pointer.
+        excluded = faiss.IDSelectorBatch(deleted.astype(np.int64)) if len(deleted) else None
+        selector = faiss.IDSelectorNot(excluded) if excluded is not None else None
+        if self.layout["kind"] == "hnsw" and exact:
+            index = faiss.downcast_index(index.storage)  # the graph's own vectors, searched flat
+        if index is not self.index or self.layout["kind"] == "flat":
+            params = faiss.SearchParameters(sel=selector) if selector is not None else None  # type: ignore[call-arg]
+        else:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, n))  # type: ignore[attr-defined]
+            if selector is not None:
+                params.sel = selector
+        scores, rows = index.search(query, n, params=params)
+        valid = rows[0] >= 0
+        # FAISS orders equal scores arbitrarily; the scoring wants the lower row first.
+        return sort_rows(rows[0][valid], scores[0][valid].astype(np.float64), complete=n == self.size - len(deleted))
+
+    @functools.cached_property
+    def matrix(self) -> np.ndarray:
+        """Return every stored vector as one (rows, dimension) array: a view of FAISS's memory, not a copy."""
+        flat: Any = faiss.downcast_index(self.index.storage) if self.layout["kind"] == "hnsw" else self.index
+        if not self.size:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return faiss.rev_swig_ptr(flat.get_xb(), self.size * self.dimension).reshape(self.size, self.dimension)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Return the stored vectors of local `rows`, one per line."""
+        return self.matrix[np.asarray(rows, dtype=np.int64)]
+
+
+def layout_json(settings: DenseSettings) -> dict[str, Any]:
+    """Return the settings as recorded in a manifest."""
+    return asdict(settings)
