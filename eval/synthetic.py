@@ -1,6 +1,6 @@
 """A synthetic collection of any size, made of a real index's own sentences, for `viqa bench scale`.
 
-Each new passage strings together 4-8 sentences of the real collection. Repeating the
+Each new passage strings together 3-6 sentences of the real collection. Repeating the
 same few hundred sentences would give every word a df near the collection size, a
 collection no archive looks like; so in each copy a share of the words is swapped for
 syllables drawn from a Zipf law over a larger vocabulary (the real syllables first,
@@ -109,7 +109,7 @@ class Synthetic:
 
 def generate(pool: Pool, passages: int, rng: np.random.Generator) -> Synthetic:
     """Return `passages` new passages made of varied copies of the pool's sentences."""
-    per_passage = rng.integers(4, 9, size=passages)
+    per_passage = rng.integers(3, 7, size=passages)  # 3-6 sentences: about the 200 tokens of a real chunk
     first_sentence = np.concatenate([[0], np.cumsum(per_passage)]).astype(np.int64)
     source = rng.integers(0, len(pool.source_rows), size=int(first_sentence[-1]))
     positions, _ = concat_ranges(pool.bounds[source], pool.bounds[source + 1])

@@ -138,6 +138,12 @@ class FieldScorer:
             scores[rows] += weight * (tf / (self.norm[rows] + tf))  # a row occurs once per term
         return scores
 
+    def postings(self, position: int, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rows holding the term at `position` and its BM25 contribution to each (float32)."""
+        postings = slice(self.field.indptr[position], self.field.indptr[position + 1])
+        rows, tf = self.field.rows[postings], self.field.tf[postings].astype(np.float32)
+        return rows, np.float32(weight) * (tf / (self.norm[rows] + tf))
+
     def scores_of(self, positions: np.ndarray, idf: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Return the BM25 score of each of `rows` alone, equal to `scores(...)[rows]`."""
         field = self.field

@@ -14,8 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from index.accumulate import Matched, Term, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalScorer, QueryTerms
-from index.ranking import Ranking, concat_ranges, sort_rows, top_rows
+from index.ranking import Ranking, concat_ranges, sort_rows
 from index.store import IndexVersion
 
 # A chunk shares sentences with its neighbours, so the best sentences name fewer chunks
@@ -27,20 +28,15 @@ _SAMPLE = 4096  # rows whose similarity to a query estimates the rank of a row t
 class TermMatch(Protocol):
     """BM25 of one query's terms, over passages and over their sentences."""
 
-    def passages_top(self, n: int) -> Ranking:
-        """Return the `n` rows with the best BM25 score above zero."""
+    def passages_top(self, n: int | None = None) -> Ranking:
+        """Return the `n` rows with the best BM25 score above zero (None: every row the query reached).
+
+        A ranking that is not `complete` may miss rows scored by common terms alone.
+        """
         ...
 
-    def passage_scores(self, rows: np.ndarray) -> np.ndarray:
-        """Return the BM25 score of each of `rows`."""
-        ...
-
-    def sentences_top(self, n: int) -> Ranking:
+    def sentences_top(self, n: int | None = None) -> Ranking:
         """Return the `n` rows whose best sentence scores best (above zero), with that score."""
-        ...
-
-    def sentence_scores(self, rows: np.ndarray) -> np.ndarray:
-        """Return the BM25 score of the best sentence of each of `rows`."""
         ...
 
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
@@ -69,8 +65,12 @@ class CandidateStage(Protocol):
         """Return the estimated rank (0: best) among all rows of each of `rows` by closeness to `vector`."""
         ...
 
-    def match(self, query: QueryTerms) -> TermMatch:
-        """Return the BM25 side of one query."""
+    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
+        """Return the BM25 side of one query.
+
+        Args:
+            wanted: the longest list the caller will ask for; None scores exhaustively.
+        """
         ...
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
@@ -135,8 +135,8 @@ class MemoryCandidates:
         live = np.setdiff1d(np.arange(self.size), self.version.deleted_rows, assume_unique=True)
         return self.vectors(live[np.linspace(0, len(live) - 1, min(len(live), _SAMPLE)).astype(np.int64)])
 
-    def match(self, query: QueryTerms) -> TermMatch:
-        return _MemoryMatch(self, query)
+    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
+        return _MemoryMatch(self, query, wanted)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.version.vectors(rows)
@@ -154,43 +154,42 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 class _MemoryMatch:
-    """Scores every passage and every sentence once, when first asked; later asks read them."""
+    """BM25 of one query over passages and sentences, accumulated once when first asked."""
 
-    def __init__(self, stage: MemoryCandidates, query: QueryTerms) -> None:
+    def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None) -> None:
         self._stage = stage
-        self._query = query
+        self._wanted = wanted
+        self._terms = query_terms_of(stage.lexical, query)
+        self._sentence_terms = query_terms_of(stage.sentences, query)
 
     @functools.cached_property
-    def _passages(self) -> np.ndarray:
-        scores = self._stage.lexical.scores(self._query)
-        scores[self._stage.version.deleted_rows] = 0.0  # a deleted row matches nothing
-        return scores
+    def _passages(self) -> Matched:
+        return _without(accumulate(self._stage.lexical, self._terms, self._wanted), self._stage.version.deleted_rows)
 
     @functools.cached_property
-    def _sentences(self) -> np.ndarray:
-        scores = self._stage.sentences.scores(self._query)
-        scores[self._stage.deleted_sentences] = 0.0
-        return scores
+    def _sentences(self) -> Matched:
+        wanted = None if self._wanted is None else self._wanted * _SENTENCES_PER_CHUNK
+        matched = accumulate(self._stage.sentences, self._sentence_terms, wanted)
+        return _without(matched, self._stage.deleted_sentences)
 
-    def passages_top(self, n: int) -> Ranking:
-        return top_rows(self._passages, n, positive_only=True)
+    def passages_top(self, n: int | None = None) -> Ranking:
+        return _top(self._passages, n)
 
-    def passage_scores(self, rows: np.ndarray) -> np.ndarray:
-        return self._passages[rows]
+    def sentences_top(self, n: int | None = None) -> Ranking:
+        if n is None:
+            return self._sentence_ranking
+        return self._rows_of(_top(self._sentences, n * _SENTENCES_PER_CHUNK), n)
 
-    def sentences_top(self, n: int) -> Ranking:
-        sentences = top_rows(self._sentences, n * _SENTENCES_PER_CHUNK, positive_only=True)
+    @functools.cached_property
+    def _sentence_ranking(self) -> Ranking:
+        return self._rows_of(_top(self._sentences, None), None)
+
+    def _rows_of(self, sentences: Ranking, n: int | None) -> Ranking:
+        """Return the rows of ranked sentences, each at its best sentence, keeping `n`."""
         # Sentences come best first, so a row's first appearance is its best sentence.
         rows, first = np.unique(self._stage.sentence_rows(sentences.rows), return_index=True)
-        ranked = sort_rows(rows, sentences.scores[first], limit=n, complete=sentences.complete and len(rows) <= n)
-        return ranked
-
-    def sentence_scores(self, rows: np.ndarray) -> np.ndarray:
-        scores, begins, has = self._row_sentences(np.asarray(rows, dtype=np.int64))
-        best = np.zeros(len(rows), dtype=np.float64)
-        if has.any():
-            best[has] = np.maximum.reduceat(scores, begins[has])
-        return best
+        complete = sentences.complete and (n is None or len(rows) <= n)
+        return sort_rows(rows, sentences.scores[first], limit=n, complete=complete)
 
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         rows_array = np.asarray(rows, dtype=np.int64)
@@ -210,4 +209,35 @@ class _MemoryMatch:
         """Return the scores of the sentences of `rows`, joined, where each row's begin, and which have any."""
         starts, ends = self._stage.first_sentence[rows], self._stage.first_sentence[rows + 1]
         ids, begins = concat_ranges(starts, ends)
-        return self._sentences[ids], begins, ends > starts
+        return self._sentence_scores(ids), begins, ends > starts
+
+    def _sentence_scores(self, ids: np.ndarray) -> np.ndarray:
+        """Return the exact score of each sentence: as accumulated, or looked up if the accumulation missed it."""
+        matched = self._sentences
+        at = np.minimum(np.searchsorted(matched.rows, ids), max(len(matched.rows) - 1, 0))
+        found = matched.rows[at] == ids if len(matched.rows) else np.zeros(len(ids), dtype=bool)
+        scores = np.where(found, matched.scores[at] if len(matched.rows) else 0.0, 0.0)
+        if not matched.complete and not found.all():
+            scores[~found] = _exact(self._stage.sentences, self._sentence_terms, ids[~found])
+        return scores
+
+
+def _without(matched: Matched, deleted: np.ndarray) -> Matched:
+    """Return `matched` without the deleted rows (a deleted row matches nothing)."""
+    if not len(deleted):
+        return matched
+    kept = ~np.isin(matched.rows, deleted, assume_unique=True)
+    return Matched(matched.rows[kept], matched.scores[kept], matched.complete)
+
+
+def _top(matched: Matched, n: int | None) -> Ranking:
+    """Return the `n` best rows with a score above zero (None: all of them)."""
+    positive = matched.scores > 0
+    rows, scores = matched.rows[positive], matched.scores[positive]
+    return sort_rows(rows, scores, limit=n, complete=matched.complete and (n is None or len(rows) <= n))
+
+
+def _exact(scorer: LexicalScorer, terms: list[Term], rows: np.ndarray) -> np.ndarray:
+    """Return the exact BM25 score of each of `rows`, in their order."""
+    unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+    return exact_scores(scorer, terms, unique)[inverse]

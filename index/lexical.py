@@ -142,6 +142,7 @@ class LexicalScorer:
 
     fields: tuple[tuple[FieldScorer, ...], tuple[FieldScorer, ...]]  # accented, folded: one per segment
     size: int
+    shifts: np.ndarray  # first row of each segment, then the total
 
     @classmethod
     def of(cls, indexes: Sequence[LexicalIndex]) -> LexicalScorer:
@@ -151,7 +152,12 @@ class LexicalScorer:
             segment_fields = [getattr(index, name) for index in indexes]
             length = sum(int(np.sum(f.lengths, dtype=np.int64)) for f in segment_fields)
             fields.append(tuple(FieldScorer.of(f, rows, length) for f in segment_fields))
-        return cls((fields[0], fields[1]), rows)
+        shifts = np.concatenate([[0], np.cumsum([index.size for index in indexes])]).astype(np.int64)
+        return cls((fields[0], fields[1]), rows, shifts)
+
+    def idf(self, df: np.ndarray) -> np.ndarray:
+        """Return the idf, in this collection, of terms held by `df` rows."""
+        return idf(self.size, df)
 
     def scores(self, query: QueryTerms) -> np.ndarray:
         """Return the BM25 score of every row: accented plus folded field."""

@@ -129,7 +129,7 @@ class Retriever:
         # A BM25 list costs a selection from one score array, a dense one an index search,
         # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.
         lexical_depth = depth * _LEXICAL_DEPTH
-        match = self.candidates.match(query_terms(rewrite.lexical))
+        match = self.candidates.match(query_terms(rewrite.lexical), lexical_depth if config.candidates else None)
         lexical = match.passages_top(lexical_depth)
         if query_vector is None:
             rows, scores = lexical.rows, lexical.scores
@@ -183,8 +183,8 @@ class Retriever:
         """
         rows = np.union1d(np.union1d(dense.rows, signals.lexical.rows), signals.sentence.rows)
         k = config.rrf_k
-        lexical = _rrf(signals.lexical, rows, k, signals.match.passage_scores)
-        sentence = _rrf(signals.sentence, rows, k, signals.match.sentence_scores)
+        lexical = _rrf(signals.match.passages_top(), rows, k)
+        sentence = _rrf(signals.match.sentences_top(), rows, k)
         ranks = functools.partial(self.candidates.dense_ranks, vector)
         fused = config.dense_weight * _rrf(dense, rows, k, estimated_ranks=ranks) + config.lexical_weight * lexical
         fused = (fused + config.sentence_weight * sentence) * (1.0 + config.period_weight * self._period(signals, rows))
@@ -230,35 +230,26 @@ class Retriever:
 
 
 def _rrf(
-    ranking: Ranking,
-    rows: np.ndarray,
-    k: int,
-    exact_scores: Callable[[np.ndarray], np.ndarray] | None = None,
-    estimated_ranks: Callable[[np.ndarray], np.ndarray] | None = None,
+    ranking: Ranking, rows: np.ndarray, k: int, estimated_ranks: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> np.ndarray:
     """Return the reciprocal-rank weight of each of `rows` (sorted) in `ranking`.
 
-    A row missing from the list ranks below it: just below, or where `estimated_ranks` puts it.
-
-    Args:
-        exact_scores: the signal's score of given rows, for a BM25 signal: a row it scores
-            zero (no term matched) gets no weight, so row order does not rank passages that
-            share nothing with the query. None for the dense signal, which ranks every row.
-        estimated_ranks: the rank in the whole collection of given rows that the list misses.
+    A row the ranking misses gets nothing if the ranking is complete (for BM25: it matched
+    no term). Otherwise it ranks below the list: where `estimated_ranks` puts it, or just
+    below (its true rank is no better).
     """
-    position = np.full(len(rows), len(ranking.rows), dtype=np.float64)  # below the list
-    listed = np.searchsorted(rows, ranking.rows)
-    position[listed] = np.arange(len(ranking.rows))
-    missing = position == len(ranking.rows)
+    order = np.argsort(ranking.rows, kind="stable")
+    listed = ranking.rows[order]
+    at = np.minimum(np.searchsorted(listed, rows), max(len(listed) - 1, 0))
+    found = listed[at] == rows if len(listed) else np.zeros(len(rows), dtype=bool)
+    position = np.full(len(rows), len(listed), dtype=np.float64)
+    position[found] = order[at[found]]
+    missing = ~found
     if estimated_ranks is not None and missing.any() and not ranking.complete:
-        position[missing] = np.maximum(estimated_ranks(rows[missing]), len(ranking.rows))
+        position[missing] = np.maximum(estimated_ranks(rows[missing]), len(listed))
     weights = 1.0 / (k + position + 1)
-    if exact_scores is None:
-        return weights
     if ranking.complete:
-        weights[missing] = 0.0  # the list holds every row that scores
-    elif missing.any():
-        weights[missing] = np.where(exact_scores(rows[missing]) > 0, weights[missing], 0.0)
+        weights[missing] = 0.0
     return weights
 
 

@@ -60,15 +60,19 @@ def test_short_lists_still_give_every_hit_its_best_sentence(small_corpus: Path, 
     assert cut.hits[0].chunk.text[start:end] == "Đại hội bầu Ban Chấp hành gồm 27 đồng chí."
 
 
-def test_the_bm25_match_reads_one_score_array_for_lists_and_lookups(small_corpus: Path, tmp_path: Path) -> None:
+def test_the_bm25_match_scores_every_row_as_the_collection_scorer_does(small_corpus: Path, tmp_path: Path) -> None:
     update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
     stage = MemoryCandidates.build(load_version(tmp_path / "index"))
-    match = stage.match(query_terms("trụ sở Đảng bộ Khối"))
-    everything = match.passages_top(stage.size)
-    assert everything.complete and (everything.scores > 0).all()
+    query = query_terms("trụ sở Đảng bộ Khối")
+    match = stage.match(query, wanted=10)  # a small collection: every posting fits the budget
+    everything = match.passages_top()
+    expected = stage.lexical.scores(query)
+    assert everything.complete and sorted(everything.rows.tolist()) == np.flatnonzero(expected).tolist()
+    np.testing.assert_allclose(everything.scores, expected[everything.rows], rtol=1e-6)
     top = match.passages_top(1)
     assert top.rows.tolist() == everything.rows[:1].tolist() and not top.complete
-    rows = np.arange(stage.size)
-    assert match.passage_scores(rows)[everything.rows].tolist() == everything.scores.tolist()
-    best = match.sentences_top(stage.size)
-    assert match.sentence_scores(best.rows).tolist() == best.scores.tolist()
+    sentences = stage.sentences.scores(query)
+    best = match.sentences_top()
+    first = stage.first_sentence
+    expected_best = [sentences[first[row] : first[row + 1]].max() for row in best.rows]
+    np.testing.assert_allclose(best.scores, expected_best, rtol=1e-6)

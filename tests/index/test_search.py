@@ -81,14 +81,15 @@ def test_overlapping_passages_are_not_returned_twice(retriever: Retriever) -> No
 
 
 def test_rrf_ranks_listed_rows_and_places_the_others_just_below() -> None:
-    ranking = Ranking(np.array([1, 2]), np.array([3.0, 1.0]), complete=True)
+    ranking = Ranking(np.array([2, 1]), np.array([3.0, 1.0]), complete=True)
     rows = np.array([0, 1, 2, 3])
-    assert np.allclose(_rrf(ranking, rows, 60), [1 / 63, 1 / 61, 1 / 62, 1 / 63])  # dense: every row has a rank
-    # A BM25 list that holds every matching row: the others matched nothing.
-    assert np.allclose(_rrf(ranking, rows, 60, lambda r: np.ones(len(r))), [0, 1 / 61, 1 / 62, 0])
-    # A list cut at its length: a row below it weighs as the next rank if it matched at all.
+    # A list that holds every row that scores (a BM25 list): the others matched nothing.
+    assert np.allclose(_rrf(ranking, rows, 60), [0, 1 / 62, 1 / 61, 0])
+    # A list cut at its length: a row it misses weighs as the next rank (its true rank is no better)...
     cut = Ranking(ranking.rows, ranking.scores, complete=False)
-    assert np.allclose(_rrf(cut, rows, 60, lambda r: (r == 3).astype(float)), [0, 1 / 61, 1 / 62, 1 / 63])
+    assert np.allclose(_rrf(cut, rows, 60), [1 / 63, 1 / 62, 1 / 61, 1 / 63])
+    # ...or as the rank estimated for it, never above the list.
+    assert np.allclose(_rrf(cut, rows, 60, lambda r: np.array([500.0, 0.0])), [1 / 561, 1 / 62, 1 / 61, 1 / 63])
 
 
 def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
