@@ -9,8 +9,7 @@ from index.lexical import LexicalIndex, query_terms
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
-    f"Đảng bộ khối cơ quan số {n} họp." + (" Trụ sở chuyển về đường mới." if n % 7 == 0 else "")
-    for n in range(200)
+    f"Đảng bộ khối cơ quan số {n} họp." + (" Trụ sở chuyển về đường mới." if n % 7 == 0 else "") for n in range(200)
 ]
 PASSAGES[77] += " Trụ sở ở số 18 Hồ Xuân Hương."
 QUERY = query_terms("Trụ sở Đảng bộ ở Hồ Xuân Hương")
