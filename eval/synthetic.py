@@ -35,6 +35,7 @@ _KEEP = frozenset("tháng thang năm nam".split())  # dates depend on them: neve
 _SWAP = 0.3  # share of words swapped in each copied sentence
 _NUMBER_SWAP = 0.5
 _EXTRA_VOCABULARY = 30_000
+_BLOCK = 50_000
 _NOISE = 0.6  # norm of the noise added to a passage's vector, before normalising
 
 
@@ -115,19 +116,24 @@ def generate(pool: Pool, passages: int, rng: np.random.Generator) -> Synthetic:
     positions, _ = concat_ranges(pool.bounds[source], pool.bounds[source + 1])
     tokens = pool.tokens[positions].copy()
     lengths = pool.bounds[source + 1] - pool.bounds[source]
-    swap = pool.swappable[tokens] & (rng.random(len(tokens)) < _SWAP)
+    swap = pool.swappable[tokens] & (rng.random(len(tokens), dtype=np.float32) < _SWAP)
     tokens[swap] = rng.choice(pool.words, size=int(swap.sum()), p=pool.word_p)
     digits = pool.number_length[tokens]
-    renumber = (digits > 0) & (digits <= 4) & (rng.random(len(tokens)) < _NUMBER_SWAP)
+    renumber = (digits > 0) & (digits <= 4) & (rng.random(len(tokens), dtype=np.float32) < _NUMBER_SWAP)
     low = np.where(digits[renumber] == 1, 0, 10 ** (digits[renumber] - 1))
     tokens[renumber] = pool.numbers_from + rng.integers(low, 10 ** digits[renumber])
     bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    passage_of = np.repeat(np.arange(passages), per_passage)
     vectors = np.zeros((passages, pool.vectors.shape[1]), dtype=np.float32)
-    np.add.at(vectors, passage_of, pool.vectors[pool.source_rows[source]])
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors += rng.normal(0, _NOISE / np.sqrt(vectors.shape[1]), size=vectors.shape).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = pool.source_rows[source]
+    for start in range(0, passages, _BLOCK):  # in blocks: the gathered vectors of a million passages fill memory
+        block = vectors[start : start + _BLOCK]
+        first, count = first_sentence[:-1][start : start + _BLOCK], per_passage[start : start + _BLOCK]
+        for slot in range(int(count.max(initial=0))):
+            has = count > slot
+            block[has] += pool.vectors[rows[first[has] + slot]]
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        block += rng.standard_normal(block.shape, dtype=np.float32) * np.float32(_NOISE / np.sqrt(block.shape[1]))
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
     return Synthetic(tokens.astype(np.int32), bounds, first_sentence, vectors)
 
 
@@ -214,16 +220,19 @@ def _field(vocabulary: list[str], tokens: np.ndarray, bounds: np.ndarray) -> Fie
     counts = np.diff(bounds)
     if (counts <= 0).any():
         raise ValueError("a synthetic row without words")
-    rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    used, unigrams = np.unique(tokens, return_inverse=True)
-    same = rows[:-1] == rows[1:]
+    rows = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
     size = len(vocabulary)
+    used = np.flatnonzero(np.bincount(tokens, minlength=size))
+    to_term = np.full(size, -1, dtype=np.int32)
+    to_term[used] = np.arange(len(used), dtype=np.int32)
+    unigrams = to_term[tokens]
+    same = rows[:-1] == rows[1:]
     keys = tokens[:-1][same].astype(np.int64) * size + tokens[1:][same]
     pairs, bigrams = np.unique(keys, return_inverse=True)
     terms = [vocabulary[i] for i in used.tolist()] + [
         f"{vocabulary[k // size]}_{vocabulary[k % size]}" for k in pairs.tolist()
     ]
-    ids = np.concatenate([unigrams.astype(np.int64), len(used) + bigrams.astype(np.int64)])
+    ids = np.concatenate([unigrams, (len(used) + bigrams).astype(np.int32)])
     occurrences = np.concatenate([rows, rows[:-1][same]])
     return Field.from_occurrences(ids, occurrences, term_hashes(terms), 2 * counts - 1)
 

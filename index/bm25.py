@@ -69,7 +69,7 @@ class Field:
         """Return the field of term occurrences: term id `ids[i]` (into `hashes`) occurs in row `rows[i]`."""
         size = max(len(lengths), 1)
         rank = np.argsort(np.argsort(hashes, kind="stable"), kind="stable")  # term id -> position by hash
-        keys, tf = np.unique(rank[ids] * size + rows, return_counts=True)
+        keys, tf = np.unique(rank[ids].astype(np.int64) * size + rows, return_counts=True)
         term = keys // size
         indptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=len(hashes)))]).astype(np.int64)
         return cls(
