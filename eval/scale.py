@@ -15,6 +15,7 @@ import dataclasses
 import multiprocessing
 import pickle
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -54,11 +55,13 @@ def run_scale_bench(
 ) -> dict[str, Any]:
     """Build an index of `passages` synthetic passages from `version`'s sentences and measure it."""
     rng = np.random.default_rng(seed)
+    _progress(f"scale bench: {passages} passages")
     pool = make_pool(version)
     started = time.perf_counter()
     synthetic = generate(pool, passages, rng)
     chunks, stored, spans = documents(pool, synthetic, PER_DOCUMENT, "tai-lieu")
     generate_s = time.perf_counter() - started
+    _progress(f"generated in {generate_s:.1f} s")
     extra = _extra_document(pool, rng)
     embed_started = time.perf_counter()
     embedder.embed_passages([c.text for c in extra[0]])
@@ -75,6 +78,7 @@ def run_scale_bench(
         fields.update(corpus_fingerprint="synthetic", document_count=len(stored), chunk_count=passages)
         save_version(index_dir, [entry], fields)
         build_s = time.perf_counter() - started
+        _progress(f"built in {build_s:.1f} s")
         disk_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 2**20
         del synthetic, chunks, stored, spans, text
         payload = root / "payload.pickle"
@@ -116,12 +120,15 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
     retriever = Retriever.build(version, encoder)
     load_s = time.perf_counter() - started
     rss_mb = _rss_mb()
+    _progress(f"loaded in {load_s:.1f} s, {rss_mb:.0f} MB")
     for question in questions:  # embeds every question once: the timed searches read the cache
         retriever.search(question, TOP_K, config)
     latencies = [_timed(retriever, questions[i % len(questions)], config) for i in range(searches)]
+    _progress(f"searches: p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms")
     exhaustive = dataclasses.replace(config, candidates=0)
     recall = [_overlap(retriever, q, config, exhaustive) for q in questions[:recall_queries]]
 
+    _progress(f"recall@10 {np.mean(recall) if recall else float('nan'):.3f} over {len(recall)} questions")
     during: list[float] = []
     stop = threading.Event()
 
@@ -162,6 +169,11 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
         "search_p99_during_add_ms": round(summarize(during).p99_ms, 2) if during else None,
         "searches_during_add": len(during),
     }
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(message + "\n")  # progress of a run that takes long at a million passages
+    sys.stderr.flush()
 
 
 def _timed(retriever: Retriever, question: str, config: SearchConfig) -> float:

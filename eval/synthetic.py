@@ -32,7 +32,7 @@ from index.textindex import TermCounts, TextIndex
 
 _ONSETS = "b c ch d đ g gh gi h k kh l m n ng ngh nh p ph qu r s t th tr v x".split()
 _KEEP = frozenset("tháng thang năm nam".split())  # dates depend on them: never swapped in or out
-_SWAP = 0.3  # share of words swapped in each copied sentence
+_SWAP = 0.15  # share of words swapped in each copied sentence
 _NUMBER_SWAP = 0.5
 _EXTRA_VOCABULARY = 30_000
 _BLOCK = 50_000
@@ -229,12 +229,21 @@ def _field(vocabulary: list[str], tokens: np.ndarray, bounds: np.ndarray) -> Fie
     same = rows[:-1] == rows[1:]
     keys = tokens[:-1][same].astype(np.int64) * size + tokens[1:][same]
     pairs, bigrams = np.unique(keys, return_inverse=True)
-    terms = [vocabulary[i] for i in used.tolist()] + [
-        f"{vocabulary[k // size]}_{vocabulary[k % size]}" for k in pairs.tolist()
-    ]
+    hashes = np.concatenate([term_hashes([vocabulary[i] for i in used.tolist()]), _bigram_hashes(vocabulary, pairs)])
     ids = np.concatenate([unigrams, (len(used) + bigrams).astype(np.int32)])
     occurrences = np.concatenate([rows, rows[:-1][same]])
-    return Field.from_occurrences(ids, occurrences, term_hashes(terms), 2 * counts - 1)
+    return Field.from_occurrences(ids, occurrences, hashes, 2 * counts - 1)
+
+
+def _bigram_hashes(vocabulary: list[str], pairs: np.ndarray) -> np.ndarray:
+    """Return the term hash of each bigram `first * len(vocabulary) + second`, a block at a time (memory)."""
+    size, out = len(vocabulary), np.empty(len(pairs), dtype=np.uint64)
+    for start in range(0, len(pairs), _BLOCK):
+        block = pairs[start : start + _BLOCK].tolist()
+        out[start : start + len(block)] = term_hashes(
+            [f"{vocabulary[k // size]}_{vocabulary[k % size]}" for k in block]
+        )
+    return out
 
 
 def _safe(word: str) -> bool:
