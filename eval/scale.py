@@ -35,6 +35,7 @@ from index.segments import publish, write_new_segment
 from index.store import IndexVersion, load_version, save_version
 
 PER_DOCUMENT = 200  # passages per synthetic document: about 5,000 documents at a million passages
+SEGMENT_PASSAGES = 250_000  # passages per segment of the synthetic index (what one build holds in memory)
 ADDED = 20  # passages of the document added and removed
 TOP_K = 10
 
@@ -57,30 +58,36 @@ def run_scale_bench(
     rng = np.random.default_rng(seed)
     _progress(f"scale bench: {passages} passages")
     pool = make_pool(version)
-    started = time.perf_counter()
-    synthetic = generate(pool, passages, rng)
-    chunks, stored, spans = documents(pool, synthetic, PER_DOCUMENT, "tai-lieu")
-    generate_s = time.perf_counter() - started
-    _progress(f"generated in {generate_s:.1f} s")
     extra = _extra_document(pool, rng)
     embed_started = time.perf_counter()
     embedder.embed_passages([c.text for c in extra[0]])
     embed_s = time.perf_counter() - embed_started
     root = Path(tempfile.mkdtemp(prefix="viqa-scale-", dir=workdir))
     index_dir = root / "index"
+    generate_s = build_s = 0.0
     try:
+        entries, documents_count = [], 0
+        for part, start in enumerate(range(0, passages, SEGMENT_PASSAGES)):
+            # A segment at a time: the generated text of a million passages does not fit in memory.
+            started = time.perf_counter()
+            synthetic = generate(pool, min(SEGMENT_PASSAGES, passages - start), rng)
+            chunks, stored, spans = documents(pool, synthetic, PER_DOCUMENT, f"tai-lieu-{part}")
+            generate_s += time.perf_counter() - started
+            started = time.perf_counter()
+            text = text_index(pool, synthetic, chunks, spans, {d.meta.doc_id: d.text for d in stored})
+            entries.append(write_new_segment(index_dir, chunks, stored, synthetic.vectors, dense, text))
+            documents_count += len(stored)
+            build_s += time.perf_counter() - started
+            _progress(f"segment {part + 1}: {start + len(chunks)} passages, built in {build_s:.1f} s")
+            del synthetic, chunks, stored, spans, text
         started = time.perf_counter()
-        text = text_index(pool, synthetic, chunks, spans, {d.meta.doc_id: d.text for d in stored})
-        entry = write_new_segment(index_dir, chunks, stored, synthetic.vectors, dense, text)
         fields = dataclasses.asdict(version.manifest)
         for key in ("format_version", "created_at", "segments"):
             del fields[key]
-        fields.update(corpus_fingerprint="synthetic", document_count=len(stored), chunk_count=passages)
-        save_version(index_dir, [entry], fields)
-        build_s = time.perf_counter() - started
-        _progress(f"built in {build_s:.1f} s")
+        fields.update(corpus_fingerprint="synthetic", document_count=documents_count, chunk_count=passages)
+        save_version(index_dir, entries, fields)
+        build_s += time.perf_counter() - started
         disk_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 2**20
-        del synthetic, chunks, stored, spans, text
         payload = root / "payload.pickle"
         payload.write_bytes(pickle.dumps((extra, fields, dense, config, list(questions))))
         context = multiprocessing.get_context("spawn")
@@ -91,7 +98,8 @@ def run_scale_bench(
     return {
         "kind": "scale",
         "chunks": passages,
-        "documents": -(-passages // PER_DOCUMENT),
+        "documents": documents_count,
+        "segments": len(entries),
         "generate_s": round(generate_s, 2),
         "build_s": round(build_s, 2),
         "disk_mb": round(disk_mb, 1),
