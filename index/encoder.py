@@ -130,11 +130,19 @@ class QueryEncoder:
 
     def _work(self, me: int) -> None:
         while batch := self._take(me):
+            outcomes: list[tuple[Future[np.ndarray], np.ndarray | BaseException]] = []
             try:
-                self._run(batch)
+                self._run(batch, outcomes)
             finally:
                 with self._lock:
                     self._busy -= 1
+            # Answered only once this worker counts as idle, so a question sent the moment the
+            # answer arrives finds it so (and is given every core if it is alone).
+            for future, outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     def _take(self, me: int) -> list[_Job]:
         """Wait until this worker is the one to take the next job; return its batch (empty: stop)."""
@@ -160,20 +168,21 @@ class QueryEncoder:
         self.embedder.set_threads(self._cores if alone else self.settings.threads)
         return batch
 
-    def _run(self, batch: list[_Job]) -> None:
+    def _run(self, batch: list[_Job], outcomes: list[tuple[Future[np.ndarray], np.ndarray | BaseException]]) -> None:
+        """Embed the batch; append each job's vector or error to `outcomes`."""
         try:
             vectors = self._infer([job.key for job in batch])
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
+                outcomes.append((batch[0].future, exc))
                 return
             for job in batch:  # find the one that fails; the others still get their vector
-                self._run([job])
+                self._run([job], outcomes)
             return
         for job, vector in zip(batch, vectors):
             vector.flags.writeable = False  # shared by every request that hits the cache
             self._cache.put(job.key, vector)
-            job.future.set_result(vector)
+            outcomes.append((job.future, vector))
 
     def _infer(self, texts: list[str]) -> np.ndarray:
         try:
