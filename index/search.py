@@ -126,7 +126,7 @@ class Retriever:
         # a question alone has every core for its embedding, and sharing them costs more.
         query_vector = self.encoder.embed(rewrite.dense) if config.mode != "bm25" else None
         depth = self._depth(config, top_k)
-        # A BM25 list costs a selection from one score array, a dense one an index search,
+        # A longer BM25 list costs a few more rows of the accumulation, a dense one an index search,
         # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.
         lexical_depth = depth * _LEXICAL_DEPTH
         match = self.candidates.match(query_terms(rewrite.lexical), lexical_depth if config.candidates else None)
