@@ -108,16 +108,21 @@ def _scored(scorer: LexicalScorer, terms: list[Term]) -> tuple[np.ndarray, list[
     joined = [np.concatenate(r) if r else np.zeros(0, dtype=np.int64) for r in rows]
     if len(joined[0]) + len(joined[1]) > scorer.size // 4:
         # Postings naming a good share of the collection: one slot per row beats sorting them.
-        dense = [np.bincount(r, weights=_joined(c), minlength=scorer.size) for r, c in zip(joined, contributions)]
+        dense = [_summed(r, c, scorer.size) for r, c in zip(joined, contributions)]
         found = np.flatnonzero((dense[0] != 0) | (dense[1] != 0))
         return found, [dense[0][found], dense[1][found]]
     found, inverse = np.unique(np.concatenate(joined), return_inverse=True)
     split = len(joined[0])
     per_field = [
-        np.bincount(inverse[:split], weights=_joined(contributions[0]), minlength=len(found)),
-        np.bincount(inverse[split:], weights=_joined(contributions[1]), minlength=len(found)),
+        _summed(inverse[:split], contributions[0], len(found)),
+        _summed(inverse[split:], contributions[1], len(found)),
     ]
     return found, per_field
+
+
+def _summed(slots: np.ndarray, parts: list[np.ndarray], size: int) -> np.ndarray:
+    """Return the contributions summed per slot, as float64 (np.bincount gives int64 when there are none)."""
+    return np.bincount(slots, weights=_joined(parts), minlength=size).astype(np.float64)
 
 
 def _looked_up(scorer: LexicalScorer, term: Term, rows: np.ndarray) -> np.ndarray:

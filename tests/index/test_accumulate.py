@@ -45,3 +45,13 @@ def test_segments_score_as_one_collection() -> None:
     b = accumulate(whole, query_terms_of(whole, QUERY), None)
     assert a.rows.tolist() == b.rows.tolist()
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
+
+
+def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> None:
+    # "hồ" is rare; folded, it is "ho", which every "họ" and "hộ" also is: that field has only common terms.
+    passages = [f"Họ và hộ số {n}." for n in range(100)] + ["Hồ Tây."]
+    scorer = LexicalIndex.build(passages).scorer()
+    query = query_terms("hồ")
+    matched = accumulate(scorer, query_terms_of(scorer, query), 1)
+    assert not matched.complete and matched.rows.tolist() == [100]
+    np.testing.assert_allclose(matched.scores, scorer.scores(query)[[100]], rtol=1e-6)
