@@ -132,10 +132,10 @@ def write_segment(
         }
         (staging / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         for name in [*files, META]:
-            _fsync(staging / name)
-        _fsync(staging)
+            fsync(staging / name)
+        fsync(staging)
         os.rename(staging, directory)
-        _fsync(directory.parent)
+        fsync(directory.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -254,7 +254,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file's or a directory's entries to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -24,17 +24,15 @@ import shutil
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from corpus.chunk import Chunk
 from corpus.errors import IndexMismatch, IndexNotFound
 from index.ranking import concat_ranges
-from index.segment import Segment, StoredDocument, load_segment
+from index.segment import Segment, StoredDocument, fsync, load_segment
 from index.tables import ChunkTable, DocumentTable
 
 FORMAT_VERSION = 3
@@ -100,11 +98,6 @@ class IndexVersion:
         """Return every deleted row (global), sorted."""
         return np.concatenate([d + o for d, o in zip(self.deleted, self.offsets[:-1])]).astype(np.int64)
 
-    def live_chunks(self) -> Iterator[Chunk]:
-        """Yield the passages that are not deleted, in row order."""
-        deleted = set(self.deleted_rows.tolist())
-        return (self.chunks[row] for row in range(self.size) if row not in deleted)
-
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Return the stored vectors of `rows` (global), one per line."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -153,9 +146,9 @@ def save_version(index_dir: Path, segments: list[dict[str, Any]], manifest_field
             **manifest_fields,
         )
         _write_json(staging / "manifest.json", asdict(manifest))
-        _fsync_dir(staging)
+        fsync(staging)
         os.rename(staging, versions / version)
-        _fsync_dir(versions)
+        fsync(versions)
         _publish(index_dir, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -250,7 +243,7 @@ def _publish(index_dir: Path, version: str) -> None:
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, index_dir / POINTER)
-    _fsync_dir(index_dir)
+    fsync(index_dir)
 
 
 def _prune(index_dir: Path, keep: str) -> None:
@@ -282,11 +275,3 @@ def _write_json(path: Path, data: Any) -> None:
         json.dump(data, handle, ensure_ascii=False, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
