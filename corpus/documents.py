@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus.clean import CleanedText, clean_text
-from corpus.errors import CorpusError, DocumentExists, DocumentNotFound
+from corpus.errors import CorpusError, DocumentTooLarge
 
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -73,6 +73,9 @@ def validate_doc_id(doc_id: str) -> str:
 
 def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
     """Return validated metadata from a sidecar or request body."""
+    for key, value in data.items():
+        if isinstance(value, str):
+            check_text(value, f"document {doc_id!r}: {key}")
     unknown = set(data) - set(_META_FIELDS)
     if unknown:
         raise CorpusError(f"unknown metadata field(s) {sorted(unknown)}; allowed: {list(_META_FIELDS)}")
@@ -96,15 +99,29 @@ def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
 def decode_text(data: bytes, name: str) -> str:
     """Return `data` decoded as UTF-8, or raise CorpusError naming `name`."""
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise CorpusError(f"{name} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
+        raise DocumentTooLarge(f"{name} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{name} is not UTF-8 text (byte {exc.start})") from None
 
 
+def check_text(text: str, what: str) -> str:
+    """Return `text` if it can be stored and read back as UTF-8 text, else raise CorpusError naming `what`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. "\ud800" in JSON
+        raise CorpusError(
+            f"{what} holds an invalid character (U+{ord(text[exc.start]):04X}, a lone surrogate)"
+        ) from None
+    if "\x00" in text:
+        raise CorpusError(f"{what} holds NUL characters: it is not text")
+    return text
+
+
 def make_document(meta: DocumentMeta, raw: str) -> Document:
     """Return the document with its cleaned text; raise CorpusError if nothing is left."""
+    check_text(raw, f"document {meta.doc_id!r}")
     cleaned = clean_text(raw, meta.title)
     if not cleaned.text.strip():
         raise CorpusError(f"document {meta.doc_id!r} has no text after cleaning")
@@ -165,30 +182,39 @@ def pipeline_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def write_document(corpus_dir: Path, meta: DocumentMeta, raw: str, *, replace: bool = False) -> Document:
-    """Validate and store a document pair in `corpus_dir`; return the document."""
-    document = make_document(meta, raw)
-    text_path = corpus_dir / f"{meta.doc_id}.txt"
-    if text_path.exists() and not replace:
-        raise DocumentExists(
-            f"document {meta.doc_id!r} already exists; "
-            f"replace it with PUT /documents/{meta.doc_id} or `viqa add --replace`"
-        )
-    if not text_path.exists() and replace:
-        raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
-    # Sidecar first: a text file without its sidecar would fail the corpus load.
-    _write_atomic(text_path.with_suffix(".json"), json.dumps(meta.to_json(), ensure_ascii=False, indent=2) + "\n")
-    _write_atomic(text_path, raw)
-    return document
+def write_sidecar(corpus_dir: Path, doc_id: str, meta: dict[str, Any]) -> None:
+    """Store a document's metadata; write it before the text (a text without its sidecar fails the load)."""
+    _write_atomic(corpus_dir / f"{doc_id}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
 
 
-def delete_document(corpus_dir: Path, doc_id: str) -> None:
-    """Remove a document pair from `corpus_dir`."""
-    text_path = corpus_dir / f"{validate_doc_id(doc_id)}.txt"
+def write_text(corpus_dir: Path, doc_id: str, raw: str) -> None:
+    """Store a document's text as published."""
+    _write_atomic(corpus_dir / f"{doc_id}.txt", raw)
+
+
+def stored_content(corpus_dir: Path, doc_id: str) -> tuple[dict[str, Any], str] | None:
+    """Return a document's sidecar object and text as stored, or None if it has no text file."""
+    text_path = corpus_dir / f"{doc_id}.txt"
     if not text_path.exists():
-        raise DocumentNotFound(f"no document {doc_id!r} in {corpus_dir}")
-    text_path.unlink()
-    text_path.with_suffix(".json").unlink(missing_ok=True)
+        return None
+    return read_sidecar(text_path) or {}, decode_text(text_path.read_bytes(), text_path.name)
+
+
+def corpus_debris(corpus_dir: Path) -> list[Path]:
+    """Return files a crashed write left behind: temporary files, and sidecars without their text."""
+    if not corpus_dir.is_dir():
+        return []
+    temporary = [p for p in corpus_dir.glob(".*.tmp") if p.is_file()]
+    orphans = [p for p in corpus_dir.glob("*.json") if not p.with_suffix(".txt").exists()]
+    return sorted(temporary + orphans)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(path: Path, content: str) -> None:
@@ -199,6 +225,7 @@ def _write_atomic(path: Path, content: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

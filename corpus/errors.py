@@ -18,6 +18,18 @@ class CorpusError(RetrievalError):
     status = 422
 
 
+class DocumentTooLarge(CorpusError):
+    """A document, or the request carrying it, is over the size limit."""
+
+    status = 413
+
+
+class MalformedJson(RetrievalError):
+    """A request body is not JSON, or nests deeper than any request needs."""
+
+    status = 400
+
+
 class DocumentNotFound(RetrievalError):
     """No document has the requested id."""
 
@@ -28,6 +40,22 @@ class DocumentExists(RetrievalError):
     """A document with that id is already in the corpus."""
 
     status = 409
+
+
+class IdempotencyConflict(RetrievalError):
+    """An Idempotency-Key was sent again with another request."""
+
+    status = 409
+
+
+class TooManyRequests(RetrievalError):
+    """A client sent more requests, or more failed tokens, than its limit allows; retry after a pause."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class IndexNotFound(RetrievalError):

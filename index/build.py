@@ -21,6 +21,7 @@ from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalError
 from index.dense import DenseSettings
 from index.embed import Embedder
+from index.search import check_servable
 from index.segments import merge, old_vectors, publish
 from index.store import (
     IndexVersion,
@@ -65,9 +66,7 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IndexBusy(
-                f"another writer is updating the index in {index_dir}; try again when it has finished"
-            ) from None
+            raise IndexBusy("another writer is updating the index; try again when it has finished") from None
         try:
             yield
         finally:
@@ -135,7 +134,7 @@ def update_locked(
             previous.version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started
         )
     documents = load_corpus(corpus_dir)
-    stored = {d.doc_id: _stored(d) for d in documents}
+    stored = {d.doc_id: stored_document(d) for d in documents}
     live = previous.documents if previous else None
     changed = [d for d in documents if _changed(live, d.doc_id, stored[d.doc_id])]
     gone = [doc_id for doc_id in live or () if doc_id not in stored or _changed(live, doc_id, stored[doc_id])]
@@ -150,7 +149,7 @@ def update_locked(
         new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
         added = (chunks, new, vectors)
     fields = manifest_fields(embedder, settings, fingerprint, len(documents))
-    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields)
+    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, check_servable)
     removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
     kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
     return UpdateReport(
@@ -172,7 +171,7 @@ def optimize_index(index_dir: Path, dense: DenseSettings | None = None) -> Updat
         entries = merge(index_dir, manifest.segments, range(len(manifest.segments)), dense or DenseSettings())
         skipped = ("format_version", "created_at", "segments")
         fields = {k: v for k, v in asdict(manifest).items() if k not in skipped}
-        version = save_version(index_dir, entries, fields)
+        version = save_version(index_dir, entries, fields, check_servable)
     return UpdateReport(version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started)
 
 
@@ -228,7 +227,7 @@ def _embed(chunks: list[Chunk], embedder: Embedder, progress: Progress | None) -
     return vectors
 
 
-def _stored(document: Document) -> StoredDocument:
+def stored_document(document: Document) -> StoredDocument:
     """Return the document as stored, fingerprinted by its metadata and raw text (chunk count unset)."""
     payload = json.dumps(document.meta.to_json(), ensure_ascii=False, sort_keys=True) + document.raw
     fingerprint = hashlib.sha256(payload.encode()).hexdigest()

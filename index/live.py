@@ -7,10 +7,11 @@ import threading
 from pathlib import Path
 
 from corpus.chunk import ChunkSettings
+from corpus.errors import IndexNotFound
 from index.build import chunker_config
 from index.encoder import QueryEncoder
 from index.search import Retriever, SearchConfig, SearchOutcome
-from index.store import IndexVersion, check_compatible, current_version, load_version
+from index.store import IndexVersion, check_compatible, current_version, load_version, published_versions
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ class LiveIndex:
         self._chunker = chunker_config(settings)
         self._lock = threading.Lock()
         self._rejected: str | None = None
-        self._retriever = self._load(None)
+        self.problem: str | None = None  # why an older version than the published one is served
+        self._retriever = self._first_loadable()
 
     @property
     def retriever(self) -> Retriever:
@@ -50,9 +52,11 @@ class LiveIndex:
                 return False
             try:
                 self._retriever = self._load(published)
-            except Exception:
+            except Exception as exc:
                 self._rejected = published  # not retried until another version is published
+                self.problem = f"index version {published} cannot be loaded ({exc}); serving {self.version.version}"
                 raise
+            self.problem = None
             log.info("now serving index version %s", published)
             return True
 
@@ -71,6 +75,27 @@ class LiveIndex:
 
         threading.Thread(target=loop, name="viqa-index-watch", daemon=True).start()
         return stop
+
+    def _first_loadable(self) -> Retriever:
+        """Return the published version's retriever or, if it cannot load, the newest older one that can."""
+        try:
+            return self._load(None)
+        except IndexNotFound:
+            raise
+        except Exception as exc:
+            published = current_version(self.index_dir)
+            for older in published_versions(self.index_dir):
+                if published is not None and older >= published:  # names sort by time
+                    continue
+                try:
+                    retriever = self._load(older)
+                except Exception:
+                    continue
+                self._rejected = published
+                self.problem = f"index version {published} cannot be loaded ({exc}); serving {older}"
+                log.error("%s", self.problem)
+                return retriever
+            raise
 
     def _load(self, version: str | None) -> Retriever:
         loaded = load_version(self.index_dir, version)

@@ -88,18 +88,23 @@ class _Signals:
     asked_years: frozenset[int]
 
 
+def check_servable(version: IndexVersion) -> None:
+    """Raise unless `version` can be served: build what its searches read, and run one (BM25: no model)."""
+    Retriever.build(version, None).search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
+
+
 @dataclass
 class Retriever:
     """Everything a search needs from one index version, prepared once."""
 
     version: IndexVersion
-    encoder: QueryEncoder
+    encoder: QueryEncoder | None  # None: BM25 searches only
     candidates: CandidateStage
     rewriter: QueryRewriter
     periods: PeriodTable
 
     @classmethod
-    def build(cls, version: IndexVersion, encoder: QueryEncoder) -> Retriever:
+    def build(cls, version: IndexVersion, encoder: QueryEncoder | None) -> Retriever:
         """Return the retriever of `version`; the segments' files hold everything it reads."""
         candidates = MemoryCandidates.build(version)
         vocabulary = {word for segment in version.segments for word in segment.text.vocabulary}
@@ -124,7 +129,11 @@ class Retriever:
         )
         # One model call per search, on the encoder's workers. BM25 does not run beside it:
         # a question alone has every core for its embedding, and sharing them costs more.
-        query_vector = self.encoder.embed(rewrite.dense) if config.mode != "bm25" else None
+        query_vector = None
+        if config.mode != "bm25":
+            if self.encoder is None:
+                raise ValueError("this retriever has no query encoder: it can only search in bm25 mode")
+            query_vector = self.encoder.embed(rewrite.dense)
         depth = self._depth(config, top_k)
         # A longer BM25 list costs a few more rows of the accumulation, a dense one an index search,
         # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.

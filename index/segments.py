@@ -10,7 +10,7 @@ first merged segment was, each document's rows in the order they had.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +53,12 @@ def publish(
     added: tuple[Sequence[Chunk], Sequence[StoredDocument], np.ndarray] | None,
     dense: DenseSettings,
     fields: dict[str, Any],
+    servable: Callable[[IndexVersion], None] | None = None,
 ) -> tuple[str, int]:
     """Publish `previous` without the documents `gone`, plus a segment of the `added` documents.
 
     Args:
+        servable: checks the new version before it is published (see `save_version`).
         added: chunks (in document order), their documents and vectors; None adds nothing.
         fields: manifest fields but for the segment list and the chunk count.
     Returns:
@@ -68,7 +70,7 @@ def publish(
     if len(entries) > MAX_SEGMENTS:
         entries = merge(index_dir, entries, smaller_than_largest(entries), dense)
     chunks = sum(e["rows"] - e["deleted_rows"] for e in entries)
-    return save_version(index_dir, entries, {**fields, "chunk_count": chunks}), chunks
+    return save_version(index_dir, entries, {**fields, "chunk_count": chunks}, servable), chunks
 
 
 def without(version: IndexVersion, doc_ids: Sequence[str]) -> list[Entry]:

@@ -24,6 +24,7 @@ import shutil
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from corpus.errors import IndexMismatch, IndexNotFound
+from index.journal import crash_point
 from index.ranking import concat_ranges
 from index.segment import Segment, StoredDocument, fsync, load_segment
 from index.tables import ChunkTable, DocumentTable
@@ -96,7 +98,8 @@ class IndexVersion:
     @functools.cached_property
     def deleted_rows(self) -> np.ndarray:
         """Return every deleted row (global), sorted."""
-        return np.concatenate([d + o for d, o in zip(self.deleted, self.offsets[:-1])]).astype(np.int64)
+        parts = [d + o for d, o in zip(self.deleted, self.offsets[:-1])]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Return the stored vectors of `rows` (global), one per line."""
@@ -127,11 +130,20 @@ def current_version(index_dir: Path) -> str | None:
     return name or None
 
 
-def save_version(index_dir: Path, segments: list[dict[str, Any]], manifest_fields: dict[str, Any]) -> str:
+def save_version(
+    index_dir: Path,
+    segments: list[dict[str, Any]],
+    manifest_fields: dict[str, Any],
+    servable: Callable[[IndexVersion], None] | None = None,
+) -> str:
     """Publish a version made of `segments` (already written under segments/); return its name.
+
+    The version is loaded from its files before it is published, and not published if that
+    fails: a service restarting on it would have nothing to serve.
 
     Args:
         segments: in row order, each {"name", "rows", "deleted_documents"}.
+        servable: a further check of the loaded version (building what searches it), raising if it fails.
     """
     version = new_name()
     versions = index_dir / VERSIONS
@@ -149,12 +161,43 @@ def save_version(index_dir: Path, segments: list[dict[str, Any]], manifest_field
         fsync(staging)
         os.rename(staging, versions / version)
         fsync(versions)
+        _loads(index_dir, version, servable)
+        crash_point("mid-version")
         _publish(index_dir, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if current_version(index_dir) != version:
+            shutil.rmtree(versions / version, ignore_errors=True)
         raise
     _prune(index_dir, keep=version)
     return version
+
+
+def _loads(index_dir: Path, version: str, servable: Callable[[IndexVersion], None] | None) -> None:
+    """Raise IndexMismatch, saying nothing was published, unless `version` loads (and serves)."""
+    try:
+        loaded = load_version(index_dir, version)
+        if servable is not None:
+            servable(loaded)
+    except Exception as exc:
+        raise IndexMismatch(
+            f"the new index version could not be loaded ({exc}); it was not published, the previous one stays live"
+        ) from exc
+
+
+def published_versions(index_dir: Path) -> list[str]:
+    """Return the names of the versions kept on disk, newest first."""
+    versions = index_dir / VERSIONS
+    names = [p.name for p in versions.iterdir() if _VERSION_NAME.match(p.name)] if versions.exists() else []
+    return sorted(names, reverse=True)
+
+
+def index_debris(index_dir: Path) -> list[Path]:
+    """Return what a crashed writer left: unpublished pointers, staged versions and segments."""
+    found = list(index_dir.glob(f".{POINTER}.*"))
+    for folder in (VERSIONS, SEGMENTS):
+        found += list((index_dir / folder).glob(".tmp-*"))
+    return sorted(found)
 
 
 def read_manifest(index_dir: Path, version: str | None = None) -> Manifest:

@@ -6,13 +6,17 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from functools import partial
+from http import HTTPStatus
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from corpus.documents import DocumentMeta
 from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
@@ -20,10 +24,13 @@ from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder, cores
 from index.live import LiveIndex
 from index.search import Hit
-from service.deps import Config, Live, Searches
+from service.deps import Config, Live, Searches, SearchLimit
+from service.limits import BoundedBodies
 from service.pool import SearchPool
 from service.schemas import (
+    MAX_QUERY_CHARS,
     MAX_TOP_K,
+    READ_ERRORS,
     Citation,
     DocumentDetail,
     DocumentList,
@@ -35,9 +42,10 @@ from service.schemas import (
     SearchRequest,
     SearchResponse,
     SearchResult,
+    errors_of,
 )
 from service.settings import Settings
-from service.writes import write_routes
+from service.writes import MAX_REQUEST_BYTES, write_routes
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +81,10 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
         title="viqa",
         summary="Question answering retrieval over Vietnamese documents, with citations.",
         lifespan=lifespan,
-        responses={422: {"model": ErrorResponse}},
+        responses={422: {"model": ErrorResponse, "description": "A field is missing or invalid."}},
     )
+    app.state.limits = settings.limits()
+    app.add_middleware(BoundedBodies, limit_of=partial(_body_limit, settings), timeout=settings.body_timeout)
     _install_error_handlers(app)
     app.include_router(_routes())
     app.include_router(write_routes())
@@ -84,24 +94,23 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
 def _routes() -> APIRouter:
     router = APIRouter()
 
-    overloaded: dict[int | str, dict[str, Any]] = {
-        503: {"model": ErrorResponse, "description": "Too many searches waiting; retry after Retry-After."}
-    }
-
-    @router.post("/search", response_model=SearchResponse, responses=overloaded)
+    @router.post("/search", response_model=SearchResponse, responses=READ_ERRORS, dependencies=[SearchLimit])
     async def search_post(body: SearchRequest, live: Live, settings: Config, searches: Searches) -> SearchResponse:
         """Return the passages that best answer `query`, each with its citation."""
         return await searches.run(run_search, live, settings, body)
 
-    @router.get("/search", response_model=SearchResponse, responses=overloaded)
+    @router.get("/search", response_model=SearchResponse, responses=READ_ERRORS, dependencies=[SearchLimit])
     async def search_get(
+        request: Request,
         live: Live,
         settings: Config,
         searches: Searches,
-        q: Annotated[str, Query(description="The question.")],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")],
         top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
     ) -> SearchResponse:
         """Same as POST /search, with the question in `q`."""
+        if not request.query_params.get("top_k", "5").isdigit():  # "5.0" is a float to POST: the same here
+            raise RequestValidationError([{"loc": ("query", "top_k"), "msg": "Input should be a whole number"}])
         try:
             body = SearchRequest(query=q, top_k=top_k)
         except ValidationError as exc:
@@ -114,7 +123,7 @@ def _routes() -> APIRouter:
         records = live.version.documents.records()
         return DocumentList(documents=[_summary(r.meta, r.chunk_count) for r in records])
 
-    @router.get("/documents/{doc_id}", response_model=DocumentDetail)
+    @router.get("/documents/{doc_id}", response_model=DocumentDetail, responses=errors_of(404))
     def get_document(doc_id: str, live: Live) -> DocumentDetail:
         """Return one document's metadata and the clean text citations point into."""
         stored = live.version.documents.get(doc_id)
@@ -134,7 +143,8 @@ def _routes() -> APIRouter:
             cache_misses=embedding.cache_misses,
         )
         return Health(
-            status="ok",
+            status="ok" if live.problem is None else "degraded",
+            problem=live.problem,
             index_loaded=True,
             index_version=version.version,
             embedder=version.manifest.embedder,
@@ -150,6 +160,9 @@ def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> Sear
     """Return the API response for `body`; the CLI prints the same."""
     if len(body.query) > settings.max_query_chars:
         raise InvalidQuery(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
+    tokens = live.encoder.embedder.count_tokens(body.query)
+    if tokens > settings.max_query_tokens:
+        raise InvalidQuery(f"query is {tokens} tokens long; the limit is {settings.max_query_tokens}")
     started = time.perf_counter()
     outcome = live.search(body.query, body.top_k)
     took_ms = (time.perf_counter() - started) * 1000
@@ -214,7 +227,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the methods of the first route of that path only
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        name = _snake(HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", ""))
+        if exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSED:
+            name, exc.detail = "malformed_json", "the request body is not valid JSON"
+        return _error(exc.status_code, name, str(exc.detail), headers)
 
     @app.exception_handler(RetrievalError)
     async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:
@@ -224,6 +243,22 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "internal_error", "the server failed to answer; see its log")
+
+
+_FASTAPI_UNPARSED = "There was an error parsing the body"  # e.g. JSON nested deeper than Python parses
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Return the methods some route of the app answers at the request's path."""
+    methods = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    return [m for m in methods if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in app.router.routes)]
+
+
+def _body_limit(settings: Settings, scope: Scope) -> int:
+    """Return how many bytes the body of a request may hold: a document's limit on document writes."""
+    if scope["method"] in ("POST", "PUT") and scope["path"].startswith("/documents"):
+        return MAX_REQUEST_BYTES
+    return settings.max_body_bytes
 
 
 def _snake(name: str) -> str:

@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta, read_sidecar
 from corpus.errors import CorpusError, InvalidQuery, RetrievalError
 from index.build import UpdateReport, needs_rebuild, optimize_index, update_index
+from index.check import differences
 from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.writer import add_document, new_doc_id, remove_document
+from index.writer import add_document, new_doc_id, recover, remove_document
 from service.cli_bench import add_bench_parser
 from service.cli_eval import add_eval_parser
 from service.settings import Settings
@@ -59,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--full", action="store_true", help="re-embed every chunk instead of reusing unchanged ones")
     index.add_argument(
         "--optimize", action="store_true", help="merge the index's segments into one, dropping deleted passages"
+    )
+    index.add_argument(
+        "--check",
+        action="store_true",
+        help="only report how the corpus and the published index disagree (exit 1 if they do); `viqa index` repairs",
     )
     index.set_defaults(command=_index)
 
@@ -106,6 +112,12 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
+    if args.check:
+        problems = differences(settings.corpus_dir, settings.index_dir)
+        for problem in problems:
+            print(problem)
+        print("run `viqa index` to repair" if problems else f"the index in {settings.index_dir} matches the corpus")
+        return 1 if problems else 0
     report = _update(settings, load_embedder(settings.embedder), full=args.full)
     print(f"{_describe(report)} -> {settings.index_dir}")
     if args.optimize:
@@ -117,6 +129,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 def _update(settings: Settings, embedder: Embedder, full: bool = False) -> UpdateReport:
     from tqdm import tqdm
 
+    _recover(settings, embedder)
     with tqdm(total=0, unit="chunk", desc="embedding", disable=None, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -154,7 +167,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         )
         meta = parse_meta(doc_id, fields)
         raw = decode_text(path.read_bytes(), str(path))
-        _, report = add_document(
+        written = add_document(
             settings.corpus_dir,
             settings.index_dir,
             embedder,
@@ -164,12 +177,13 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             replace=args.replace,
             dense=settings.dense_settings(),
         )
-        print(f"added {doc_id}: {_describe(report)}")
+        verb = "already stored as" if written.outcome == "unchanged" else "added"
+        print(f"{verb} {written.doc_id}: {_describe(written.report)}")
     return 0
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
-    report = remove_document(
+    written = remove_document(
         settings.corpus_dir,
         settings.index_dir,
         load_embedder(settings.embedder),
@@ -177,7 +191,7 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         args.doc_id,
         dense=settings.dense_settings(),
     )
-    print(f"removed {args.doc_id}: {_describe(report)}")
+    print(f"removed {args.doc_id}: {_describe(written.report)}")
     return 0
 
 
@@ -188,9 +202,17 @@ def _describe(report: UpdateReport) -> str:
     )
 
 
+def _recover(settings: Settings, embedder: Embedder) -> None:
+    """Finish a write a crash interrupted, and say so."""
+    chunking, dense = settings.chunk_settings(), settings.dense_settings()
+    for note in recover(settings.corpus_dir, settings.index_dir, embedder, chunking, dense):
+        print(f"viqa: {note}", file=sys.stderr)
+
+
 def _open_index(settings: Settings) -> LiveIndex:
     """Return the live index, building or updating it first when the corpus changed."""
     embedder = load_embedder(settings.embedder)
+    _recover(settings, embedder)
     if needs_rebuild(settings.corpus_dir, settings.index_dir):
         print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
         _update(settings, embedder)
@@ -202,9 +224,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.api import create_app
+    from service.protocol import JsonErrorsH11Protocol
 
     live = _open_index(settings)
-    uvicorn.run(create_app(settings, live), host=settings.host, port=settings.port)
+    uvicorn.run(create_app(settings, live), host=settings.host, port=settings.port, http=JsonErrorsH11Protocol)
     return 0
 
 

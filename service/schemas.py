@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_TOP_K = 50
+MAX_QUERY_CHARS = 1000  # the ceiling; VIQA_MAX_QUERY_CHARS may set a lower one
 
 
 class SearchRequest(BaseModel):
     """A question and how many passages to return."""
 
-    query: str = Field(description="The question, in Vietnamese (with or without diacritics) or English.")
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="The question, in Vietnamese (with or without diacritics) or English.",
+    )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="Number of passages to return.")
 
     @field_validator("query")
@@ -20,6 +26,10 @@ class SearchRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("query must not be empty or only whitespace")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("query holds an invalid character (a lone surrogate)") from None
         return value.strip()
 
 
@@ -97,7 +107,8 @@ class Load(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="'ok', or 'degraded' when an older index version than the published one is served.")
+    problem: str | None = Field(None, description="Why the service is degraded.")
     index_loaded: bool
     index_version: str
     embedder: str
@@ -118,11 +129,13 @@ class DocumentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(description="Title of the document.")
-    published: str = Field(description="Publication date, YYYY-MM-DD.")
-    text: str = Field(description="The text as published, UTF-8, one paragraph per line.")
-    author: str | None = None
-    url: str | None = None
+    title: str = Field(max_length=1000, description="Title of the document.")
+    published: str = Field(
+        max_length=10, json_schema_extra={"format": "date"}, description="Publication date, YYYY-MM-DD."
+    )
+    text: str = Field(description="The text as published, UTF-8, one paragraph per line; at most 2,000,000 bytes.")
+    author: str | None = Field(None, max_length=1000)
+    url: str | None = Field(None, max_length=2000)
 
 
 class DocumentWriteResult(BaseModel):
@@ -136,3 +149,25 @@ class DocumentWriteResult(BaseModel):
     removed: int = Field(description="Chunks of the previous version that are gone.")
     embedded: int = Field(description="Chunks sent to the embedder.")
     seconds: float
+
+
+def errors_of(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse, "description": _WHY[status]} for status in statuses}
+
+
+_WHY = {
+    400: "The body is not valid JSON, or the request is malformed.",
+    401: "No bearer token was sent.",
+    403: "The token is wrong, or writes are disabled (no VIQA_ADMIN_TOKEN).",
+    404: "No such document.",
+    408: "The body did not arrive in time (VIQA_BODY_TIMEOUT).",
+    409: "The document exists, another write is running, or the Idempotency-Key was used for another request.",
+    411: "The Content-Length header is missing.",
+    413: "The body or the document is over its size limit.",
+    415: "The body is neither JSON nor multipart/form-data.",
+    422: "A field is missing or invalid.",
+    429: "Too many requests or failed tokens from this client; retry after Retry-After.",
+    503: "Too many searches waiting, or no index can be served; retry after Retry-After.",
+}
+READ_ERRORS = errors_of(400, 408, 413, 422, 429, 503)
+WRITE_ERRORS = errors_of(400, 401, 403, 404, 408, 409, 411, 413, 415, 422, 429, 503)

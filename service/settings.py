@@ -14,6 +14,8 @@ from corpus.chunk import ChunkSettings
 from index.dense import DenseSettings
 from index.encoder import EncoderSettings
 from index.search import Mode, SearchConfig
+from service.limits import FailedTokens, InFlight, Limits, RateLimit
+from service.schemas import MAX_QUERY_CHARS
 
 _SEARCH = SearchConfig()
 _ENCODER = EncoderSettings()
@@ -57,7 +59,26 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         1.0, ge=0, description="Seconds between checks for a newer index version (0: never); swaps without restart."
     )
-    max_query_chars: int = Field(1000, ge=10, description="Longest accepted query, in characters.")
+    max_query_chars: int = Field(
+        MAX_QUERY_CHARS, ge=10, le=MAX_QUERY_CHARS, description="Longest accepted query, in characters."
+    )
+    max_query_tokens: int = Field(
+        160, ge=8, le=512, description="Longest accepted query, in embedder tokens (bounds what one search costs)."
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body but a document's (those: 2,000,000 bytes of text)."
+    )
+    body_timeout: float = Field(10.0, gt=0, description="Seconds a client has to send a request body (else 408).")
+    client_searches: int = Field(
+        32, ge=0, description="Searches one client may have running or waiting at once (0: no limit); more: 429."
+    )
+    write_rate: float = Field(1.0, ge=0, description="Writes a second one client may send on average (0: no limit).")
+    write_burst: int = Field(10, ge=1, description="Writes one client may send at once before write_rate applies.")
+    max_failed_tokens: int = Field(
+        10,
+        ge=0,
+        description="Wrong admin tokens one client may send in a minute; then 429 (0: no limit).",
+    )
     mode: Mode = Field(_SEARCH.mode, description="Retrieval: 'hybrid' (default), 'dense' or 'bm25'.")
     dense_weight: float = Field(_SEARCH.dense_weight, ge=0, description="Weight of the dense ranking in hybrid fusion.")
     lexical_weight: float = Field(
@@ -157,6 +178,14 @@ class Settings(BaseSettings):
         """Return how new segments' vectors are indexed."""
         return DenseSettings(
             hnsw_threshold=self.hnsw_threshold, hnsw_m=self.hnsw_m, hnsw_ef_construction=self.hnsw_ef_construction
+        )
+
+    def limits(self) -> Limits:
+        """Return fresh per-client limits as these settings set them."""
+        return Limits(
+            searches=InFlight("searches", self.client_searches),
+            writes=RateLimit("writes", self.write_rate, self.write_burst),
+            tokens=FailedTokens(self.max_failed_tokens),
         )
 
     def chunk_settings(self) -> ChunkSettings:

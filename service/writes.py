@@ -11,25 +11,34 @@ import json
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from corpus.documents import MAX_DOCUMENT_BYTES, decode_text, parse_meta, validate_doc_id
-from corpus.errors import CorpusError
-from index.build import UpdateReport
+from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson
 from index.embed import Embedder
-from index.writer import add_document, remove_document
+from index.writer import Written, add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
-from service.schemas import DocumentIn, DocumentWriteResult
+from service.schemas import WRITE_ERRORS, DocumentIn, DocumentWriteResult
 from service.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-_MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 64_000  # the text plus its metadata fields
+MAX_REQUEST_BYTES = MAX_DOCUMENT_BYTES + 64_000  # the text plus its metadata fields
+_FORM_FIELDS = ("file", "title", "published", "author", "url")
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Any unique string, e.g. a UUID: a retry with the same key and body gets the first answer.",
+    ),
+]
 _BODY = {
     "required": True,
     "content": {
@@ -53,37 +62,57 @@ _BODY = {
 
 def write_routes() -> APIRouter:
     """Return the router of the write endpoints; each needs the admin bearer token."""
-    router = APIRouter(dependencies=[Admin], tags=["documents (write)"])
+    router = APIRouter(dependencies=[Admin], tags=["documents (write)"], responses=WRITE_ERRORS)
 
     @router.post(
-        "/documents", status_code=201, response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY}
+        "/documents",
+        status_code=201,
+        response_model=DocumentWriteResult,
+        openapi_extra={"requestBody": _BODY},
+        responses={200: {"model": DocumentWriteResult, "description": "The same document is already stored."}},
     )
     async def create_document(
-        request: Request, live: Live, settings: Config, embedder: WriterEmbedder
+        request: Request,
+        response: Response,
+        live: Live,
+        settings: Config,
+        embedder: WriterEmbedder,
+        key: IdempotencyKey = None,
     ) -> DocumentWriteResult:
-        """Add a document (JSON, or a multipart upload of a UTF-8 text file); answer with its new id."""
+        """Add a document (JSON, or a multipart upload of a UTF-8 text file); answer with its new id.
+
+        A retry with the same `Idempotency-Key` gets the first answer; a document whose
+        metadata and text are already stored is answered with 200 and its id, not added twice.
+        """
         fields, raw = await _read_document(request)
         meta = parse_meta("new", fields)  # the writer gives it an unused id under its lock
-        meta, report = await _in_writer(add_document, settings, embedder, meta, raw, new_id=True)
-        return await _result(meta.doc_id, report, live)
+        written = await _in_writer(add_document, settings, embedder, meta, raw, new_id=True, key=key)
+        if written.outcome == "unchanged":
+            response.status_code = 200
+        return await _result(written, live)
 
     @router.put("/documents/{doc_id}", response_model=DocumentWriteResult, openapi_extra={"requestBody": _BODY})
     async def replace_document(
-        doc_id: str, request: Request, live: Live, settings: Config, embedder: WriterEmbedder
+        doc_id: str,
+        request: Request,
+        live: Live,
+        settings: Config,
+        embedder: WriterEmbedder,
+        key: IdempotencyKey = None,
     ) -> DocumentWriteResult:
         """Replace a document's text and metadata."""
         fields, raw = await _read_document(request)
         meta = parse_meta(validate_doc_id(doc_id), fields)
-        _, report = await _in_writer(add_document, settings, embedder, meta, raw, replace=True)
-        return await _result(doc_id, report, live)
+        written = await _in_writer(add_document, settings, embedder, meta, raw, replace=True, key=key)
+        return await _result(written, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
     async def delete_document(
-        doc_id: str, live: Live, settings: Config, embedder: WriterEmbedder
+        doc_id: str, live: Live, settings: Config, embedder: WriterEmbedder, key: IdempotencyKey = None
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
-        report = await _in_writer(remove_document, settings, embedder, doc_id)
-        return await _result(doc_id, report, live)
+        written = await _in_writer(remove_document, settings, embedder, doc_id, key=key)
+        return await _result(written, live)
 
     return router
 
@@ -103,13 +132,14 @@ async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Emb
     return await run_in_threadpool(call)
 
 
-async def _result(doc_id: str, report: UpdateReport, live: Live) -> DocumentWriteResult:
+async def _result(written: Written, live: Live) -> DocumentWriteResult:
+    report = written.report
     try:
         await run_in_threadpool(live.refresh)  # serve the new version before answering, not at the next poll
     except Exception:  # the change is published; the watcher will retry the swap
         log.exception("index version %s is published but could not be loaded yet", report.version)
     return DocumentWriteResult(
-        doc_id=doc_id,
+        doc_id=written.doc_id,
         index_version=report.version,
         documents=report.documents,
         chunks=report.chunks,
@@ -126,28 +156,30 @@ async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
     if not length.isdigit():
         # Without a length the body could only be bounded by reading it; clients send one.
         raise HTTPException(411, "a Content-Length header is required")
-    if int(length) > _MAX_REQUEST_BYTES:
-        raise HTTPException(
-            413, f"request body over {_MAX_REQUEST_BYTES} bytes; documents are limited to {MAX_DOCUMENT_BYTES}"
+    if int(length) > MAX_REQUEST_BYTES:
+        raise DocumentTooLarge(
+            f"request body over {MAX_REQUEST_BYTES} bytes; documents are limited to {MAX_DOCUMENT_BYTES}"
         )
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS))
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise CorpusError("multipart upload needs a 'file' field holding the UTF-8 text")
-        raw = decode_text(await upload.read(_MAX_REQUEST_BYTES), upload.filename or "the uploaded file")
+        raw = decode_text(await upload.read(MAX_REQUEST_BYTES), "the uploaded file")
         fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
         return {k: v or None for k, v in fields.items()}, raw
     if content_type.startswith("application/json"):
         try:
             body = DocumentIn.model_validate(json.loads(await request.body()))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise HTTPException(400, "the request body is not valid JSON") from None
+            raise MalformedJson("the request body is not valid JSON") from None
+        except RecursionError:
+            raise MalformedJson("the request body nests too deeply to be a document") from None
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             raise CorpusError(problems) from None
-        if len(body.text.encode()) > MAX_DOCUMENT_BYTES:
-            raise HTTPException(413, f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
+        if len(body.text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+            raise DocumentTooLarge(f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
         return body.model_dump(exclude={"text"}), body.text
     raise HTTPException(415, "send the document as application/json or multipart/form-data")

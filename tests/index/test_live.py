@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from corpus.errors import IndexMismatch
 from index.build import update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.store import POINTER, current_version, read_manifest
+from index.store import POINTER, IndexVersion, current_version, read_manifest, save_version
 from tests.conftest import THIRD, KeywordEmbedder, write_document
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
@@ -52,3 +53,38 @@ def test_a_pointer_that_names_no_version_is_refused(small_corpus: Path, tmp_path
     (index_dir / POINTER).write_text("../../etc\n", encoding="utf-8")
     with pytest.raises(IndexMismatch, match="not an index version"):
         current_version(index_dir)
+
+
+def test_a_service_starting_on_a_broken_version_serves_the_newest_that_loads(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    first = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    write_document(small_corpus, *THIRD)
+    broken = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    segment = read_manifest(index_dir, broken.version).segments[-1]["name"]
+    (index_dir / "segments" / segment / "chunks.text.bin").write_text("", encoding="utf-8")  # a disk fault, later
+    live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
+    assert live.version.version == first.version
+    assert live.problem is not None and broken.version in live.problem and first.version in live.problem
+    assert live.search("Trụ sở chuyển về đâu năm 2006?", 1).hits[0].chunk.doc_id == "thanh-lap"
+    fixed = update_index(small_corpus, index_dir, embedder, SETTINGS, full=True)
+    assert live.refresh() and live.version.version == fixed.version and live.problem is None
+
+
+def test_a_version_that_does_not_load_is_never_published(small_corpus: Path, tmp_path: Path) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    first = update_index(small_corpus, index_dir, embedder, SETTINGS)
+    manifest = read_manifest(index_dir)
+    fields = {k: v for k, v in asdict(manifest).items() if k not in ("format_version", "created_at", "segments")}
+    missing = [{"name": "20990101T000000000000-abcdef", "rows": 3, "deleted_documents": [], "deleted_rows": 0}]
+    with pytest.raises(IndexMismatch, match="not published"):
+        save_version(index_dir, manifest.segments + missing, fields)
+
+    def unservable(version: IndexVersion) -> None:
+        raise RuntimeError("cannot build the BM25 fields")
+
+    with pytest.raises(IndexMismatch, match="cannot build the BM25 fields"):
+        save_version(index_dir, manifest.segments, fields, unservable)
+    assert current_version(index_dir) == first.version
+    assert [p.name for p in (index_dir / "versions").iterdir()] == [first.version]

@@ -33,7 +33,7 @@ def test_adding_a_document_embeds_only_its_chunks(small_corpus: Path, tmp_path: 
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     first = update_index(small_corpus, index_dir, embedder, SETTINGS)
     embedder.passages_embedded = 0
-    _, report = add_document(small_corpus, index_dir, embedder, SETTINGS, META, THIRD[3])
+    report = add_document(small_corpus, index_dir, embedder, SETTINGS, META, THIRD[3]).report
     new = [c for c in load_version(index_dir).chunks if c.doc_id == "cong-doan"]
     assert report.embedded == embedder.passages_embedded == len(new) == report.added > 0
     assert report.removed == 0 and report.chunks == first.chunks + len(new)
@@ -62,7 +62,7 @@ def test_replace_and_remove_change_only_that_document(small_corpus: Path, tmp_pa
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
     kept = {c.chunk_id for c in load_version(index_dir).chunks if c.doc_id == "dai-hoi"}
-    _, report = add_document(
+    report = add_document(
         small_corpus,
         index_dir,
         embedder,
@@ -70,10 +70,10 @@ def test_replace_and_remove_change_only_that_document(small_corpus: Path, tmp_pa
         dataclasses.replace(META, doc_id="thanh-lap"),
         "Nội dung mới hoàn toàn.",
         replace=True,
-    )
+    ).report
     assert report.added == 1 and report.removed > 0
     assert kept <= {c.chunk_id for c in load_version(index_dir).chunks}
-    removed = remove_document(small_corpus, index_dir, embedder, SETTINGS, "thanh-lap")
+    removed = remove_document(small_corpus, index_dir, embedder, SETTINGS, "thanh-lap").report
     assert removed.removed == 1 and removed.embedded == 0
     assert set(load_version(index_dir).documents) == {"dai-hoi"}
 
@@ -204,11 +204,22 @@ def test_a_failed_publication_puts_the_corpus_back(small_corpus: Path, tmp_path:
 
 
 def test_new_id_is_chosen_under_the_lock(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
-    update_index(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS)
+    index_dir = tmp_path / "index"
+    update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    texts = [THIRD[3], THIRD[3] + " Công đoàn có trụ sở riêng."]
     ids = [
-        add_document(small_corpus, tmp_path / "index", keyword_embedder, SETTINGS, META, THIRD[3], new_id=True)[
-            0
-        ].doc_id
-        for _ in range(2)
+        add_document(small_corpus, index_dir, keyword_embedder, SETTINGS, META, t, new_id=True).doc_id for t in texts
     ]
     assert ids == ["2004-05-19-cong-doan-vien-chuc", "2004-05-19-cong-doan-vien-chuc-2"]
+
+
+def test_the_same_document_added_twice_is_stored_once(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
+    index_dir = tmp_path / "index"
+    update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    first = add_document(small_corpus, index_dir, keyword_embedder, SETTINGS, META, THIRD[3], new_id=True)
+    again = add_document(small_corpus, index_dir, keyword_embedder, SETTINGS, META, THIRD[3], new_id=True)
+    assert first.outcome == "applied" and again.outcome == "unchanged"
+    assert again.doc_id == first.doc_id and again.report.version == first.report.version
+    assert len(list(small_corpus.glob("*.txt"))) == 3

@@ -61,7 +61,7 @@ def test_documents_list_and_health(client: TestClient) -> None:
     [
         ({"json": {"query": ""}}, 422, "query"),
         ({"json": {"query": "   \n "}}, 422, "empty"),
-        ({"json": {"query": "x" * 1001}}, 422, "limit is 1000"),
+        ({"json": {"query": "x" * 1001}}, 422, "at most 1000 characters"),
         ({"json": {"query": "đảng", "top_k": 0}}, 422, "top_k"),
         ({"json": {"query": "đảng", "top_k": 51}}, 422, "top_k"),
         ({"json": {"query": "đảng", "top_k": "many"}}, 422, "top_k"),

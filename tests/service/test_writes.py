@@ -123,6 +123,25 @@ def test_put_replaces_and_delete_removes(admin: TestClient) -> None:
     assert {d["doc_id"] for d in admin.get("/documents").json()["documents"]} == {"dai-hoi"}
 
 
+def test_removing_every_document_leaves_an_empty_collection_that_serves(admin: TestClient) -> None:
+    settings = admin.app.state.settings  # type: ignore[attr-defined]
+    for doc_id in ("thanh-lap", "dai-hoi"):
+        assert admin.delete(f"/documents/{doc_id}", headers=AUTH).status_code == 200
+    health = admin.get("/health").json()
+    assert health["documents"] == 0 and health["chunks"] == 0
+    assert admin.get("/documents").json() == {"documents": []}
+    empty = admin.get("/search", params={"q": "Đảng bộ Khối thành lập ngày nào?"})
+    assert empty.status_code == 200 and empty.json()["results"] == [] and empty.json()["answerable"] is False
+    # A restart serves it too, and `viqa index` finds it up to date.
+    embedder = KeywordEmbedder()
+    assert LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL).search("trụ sở", 5).hits == []
+    report = update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL)
+    assert report.version == health["index_version"] and report.documents == 0
+    # And the collection grows again from nothing.
+    assert admin.post("/documents", json=NEW, headers=AUTH).status_code == 201
+    assert admin.get("/search", params={"q": "Công đoàn có bao nhiêu đoàn viên?"}).json()["results"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
