@@ -119,6 +119,26 @@ def test_add_and_remove_documents(small_corpus: Path, tmp_path: Path, capsys: py
     assert code == 1 and "no document 'cong-doan'" in err
 
 
+def test_index_check_reports_what_index_repairs(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    assert run(capsys, *dirs, "index")[0] == 0
+    assert run(capsys, *dirs, "index", "--check")[:2] == (0, f"the index in {tmp_path / 'index'} matches the corpus\n")
+    (small_corpus / "thanh-lap.txt").write_text("Văn bản đã sửa tay.", encoding="utf-8")  # edited, not indexed
+    (small_corpus / "dai-hoi.txt").unlink()  # a sidecar left alone
+    (small_corpus / ".thanh-lap.txt.x1.tmp").write_text("half", encoding="utf-8")  # a dead writer's file
+
+    code, out, _ = run(capsys, *dirs, "index", "--check")
+    assert code == 1
+    assert "thanh-lap changed in the corpus" in out and "dai-hoi is in index version" in out
+    assert ".thanh-lap.txt.x1.tmp was left by an interrupted write" in out and "dai-hoi.json was left" in out
+
+    code, _, err = run(capsys, *dirs, "index")
+    assert code == 0 and "removed dai-hoi.json" in err
+    assert run(capsys, *dirs, "index", "--check")[0] == 0
+
+
 def test_add_refuses_bad_metadata_before_writing(
     small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
