@@ -12,6 +12,7 @@ while a thread keeps searching the previous version, and removes it again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import multiprocessing
 import pickle
 import shutil
@@ -27,9 +28,11 @@ import numpy as np
 
 from eval.bench_report import latency_json, machine_facts, summarize
 from eval.synthetic import Pool, documents, generate, make_pool, text_index
+from index.build import publish_check
 from index.dense import DenseSettings
 from index.embed import Embedder, load_embedder
 from index.encoder import EncoderSettings, QueryEncoder
+from index.milvus import MilvusCandidates, MilvusSettings, disconnect, write_version
 from index.search import Retriever, SearchConfig
 from index.segments import publish, write_new_segment
 from index.store import IndexVersion, load_version, save_version
@@ -53,8 +56,14 @@ def run_scale_bench(
     recall_queries: int = 200,
     workdir: Path | None = None,
     seed: int = 0,
+    backend: str = "faiss",
 ) -> dict[str, Any]:
-    """Build an index of `passages` synthetic passages from `version`'s sentences and measure it."""
+    """Build an index of `passages` synthetic passages from `version`'s sentences and measure it.
+
+    Args:
+        backend: "milvus" also writes the index to Milvus Lite (a file in the temporary
+            directory, its time in `build_s` and `milvus_write_s`) and searches through it.
+    """
     rng = np.random.default_rng(seed)
     _progress(f"scale bench: {passages} passages")
     pool = make_pool(version)
@@ -85,11 +94,21 @@ def run_scale_bench(
         for key in ("format_version", "created_at", "segments"):
             del fields[key]
         fields.update(corpus_fingerprint="synthetic", document_count=documents_count, chunk_count=passages)
-        save_version(index_dir, entries, fields)
+        milvus = MilvusSettings(uri=str(root / "milvus.db")) if backend == "milvus" else None
+        built = load_version(index_dir, save_version(index_dir, entries, fields))
         build_s += time.perf_counter() - started
+        milvus_write_s = 0.0
+        if milvus is not None:
+            started = time.perf_counter()
+            write_version(milvus, built)
+            milvus_write_s = time.perf_counter() - started
+            build_s += milvus_write_s
+            disconnect(milvus)  # Milvus Lite serves one process: the child opens it
+            _progress(f"written to Milvus Lite in {milvus_write_s:.1f} s")
+        del built
         disk_mb = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file()) / 2**20
         payload = root / "payload.pickle"
-        payload.write_bytes(pickle.dumps((extra, fields, dense, config, list(questions))))
+        payload.write_bytes(pickle.dumps((extra, fields, dense, config, list(questions), milvus)))
         context = multiprocessing.get_context("spawn")
         with context.Pool(1) as child:
             measured = child.apply(_measure, (index_dir, embedder_spec, payload, searches, recall_queries))
@@ -104,6 +123,8 @@ def run_scale_bench(
         "build_s": round(build_s, 2),
         "disk_mb": round(disk_mb, 1),
         "embed_s": round(embed_s, 3),
+        "backend": backend,
+        "milvus_write_s": round(milvus_write_s, 2),
         "dense": dense.layout(passages),
         "hnsw_ef_search": config.hnsw_ef_search,
         "candidates": config.candidates,
@@ -120,12 +141,13 @@ def _extra_document(pool: Pool, rng: np.random.Generator) -> tuple[list[Any], li
 
 def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, recall_queries: int) -> dict[str, Any]:
     """In a fresh process: load the index, time searches, check recall, add and remove a document."""
-    extra, fields, dense, config, questions = pickle.loads(payload.read_bytes())
+    extra, fields, dense, config, questions, milvus = pickle.loads(payload.read_bytes())
     encoder = QueryEncoder(load_embedder(embedder_spec), EncoderSettings(cache_size=max(4096, len(questions))))
+    engine = None if milvus is None else functools.partial(MilvusCandidates.open, settings=milvus)
     before = _rss_mb()
     started = time.perf_counter()
     version = load_version(index_dir)
-    retriever = Retriever.build(version, encoder)
+    retriever = Retriever.build(version, encoder, engine)
     load_s = time.perf_counter() - started
     rss_mb = _rss_mb()
     _progress(f"loaded in {load_s:.1f} s, {rss_mb:.0f} MB")
@@ -134,7 +156,8 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
     latencies = [_timed(retriever, questions[i % len(questions)], config) for i in range(searches)]
     _progress(f"searches: p50 {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms")
     exhaustive = dataclasses.replace(config, candidates=0)
-    recall = [_overlap(retriever, q, config, exhaustive) for q in questions[:recall_queries]]
+    reference = Retriever.build(version, encoder) if engine else retriever  # exact: every row of every signal
+    recall = [_overlap(retriever, reference, q, config, exhaustive) for q in questions[:recall_queries]]
 
     _progress(f"recall@10 {np.mean(recall) if recall else float('nan'):.3f} over {len(recall)} questions")
     during: list[float] = []
@@ -149,16 +172,17 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
     searcher = threading.Thread(target=keep_searching)
     searcher.start()
     started = time.perf_counter()
-    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields)
+    servable = publish_check(milvus)  # what the service checks (and writes to Milvus) before publishing
+    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields, servable)
     add_s = time.perf_counter() - started
     stop.set()
     searcher.join()
     started = time.perf_counter()
     added = load_version(index_dir)
-    Retriever.build(added, encoder)
+    Retriever.build(added, encoder, engine)
     swap_s = time.perf_counter() - started
     started = time.perf_counter()
-    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields)
+    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, servable)
     remove_s = time.perf_counter() - started
     encoder.close()
     search = summarize(latencies)
@@ -190,9 +214,11 @@ def _timed(retriever: Retriever, question: str, config: SearchConfig) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _overlap(retriever: Retriever, question: str, served: SearchConfig, exhaustive: SearchConfig) -> float:
-    """Return the share of the exhaustive top 10 that the served search returns."""
-    exact = {hit.chunk.chunk_id for hit in retriever.search(question, TOP_K, exhaustive).hits}
+def _overlap(
+    retriever: Retriever, reference: Retriever, question: str, served: SearchConfig, exhaustive: SearchConfig
+) -> float:
+    """Return the share of the exhaustive top 10 (of `reference`, in memory) that the served search returns."""
+    exact = {hit.chunk.chunk_id for hit in reference.search(question, TOP_K, exhaustive).hits}
     found = {hit.chunk.chunk_id for hit in retriever.search(question, TOP_K, served).hits}
     return len(exact & found) / len(exact) if exact else 1.0
 

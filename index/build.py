@@ -21,6 +21,7 @@ from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalError
 from index.dense import DenseSettings
 from index.embed import Embedder
+from index.milvus import MilvusSettings, drop_versions_except, has_version, publish_alias, write_version
 from index.search import check_servable
 from index.segments import merge, old_vectors, publish
 from index.store import (
@@ -30,6 +31,7 @@ from index.store import (
     check_compatible,
     current_version,
     load_version,
+    published_versions,
     read_manifest,
     save_version,
 )
@@ -91,6 +93,7 @@ def update_index(
     full: bool = False,
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
+    milvus: MilvusSettings | None = None,
 ) -> UpdateReport:
     """Publish an index version for the corpus as it is now; return what changed.
 
@@ -98,9 +101,12 @@ def update_index(
         full: embed and index every chunk again, in one new segment, instead of adding
             a segment for what changed.
         dense: how a new segment's vectors are indexed (flat or HNSW by size).
+        milvus: also write each new version to Milvus collections (VIQA_BACKEND=milvus).
     """
     with writer_lock(index_dir):
-        return update_locked(corpus_dir, index_dir, embedder, settings, full=full, progress=progress, dense=dense)
+        return update_locked(
+            corpus_dir, index_dir, embedder, settings, full=full, progress=progress, dense=dense, milvus=milvus
+        )
 
 
 def update_locked(
@@ -112,6 +118,7 @@ def update_locked(
     full: bool = False,
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
+    milvus: MilvusSettings | None = None,
 ) -> UpdateReport:
     """`update_index` for a caller that already holds `writer_lock(index_dir)`.
 
@@ -130,6 +137,9 @@ def update_locked(
     previous = None if full else _reusable(index_dir, embedder, settings)
     if previous and _up_to_date(previous.manifest, fingerprint):
         manifest = previous.manifest
+        if milvus is not None and not has_version(milvus, previous.version):  # the backend was switched to Milvus
+            write_version(milvus, previous)
+            _published(index_dir, previous.version, milvus)
         return UpdateReport(
             previous.version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started
         )
@@ -149,7 +159,8 @@ def update_locked(
         new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
         added = (chunks, new, vectors)
     fields = manifest_fields(embedder, settings, fingerprint, len(documents))
-    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, check_servable)
+    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, publish_check(milvus))
+    _published(index_dir, version, milvus)
     removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
     kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
     return UpdateReport(
@@ -163,7 +174,9 @@ def update_locked(
     )
 
 
-def optimize_index(index_dir: Path, dense: DenseSettings | None = None) -> UpdateReport:
+def optimize_index(
+    index_dir: Path, dense: DenseSettings | None = None, milvus: MilvusSettings | None = None
+) -> UpdateReport:
     """Merge every segment of the live version into one without deleted rows, and publish it."""
     started = time.perf_counter()
     with writer_lock(index_dir):
@@ -171,8 +184,27 @@ def optimize_index(index_dir: Path, dense: DenseSettings | None = None) -> Updat
         entries = merge(index_dir, manifest.segments, range(len(manifest.segments)), dense or DenseSettings())
         skipped = ("format_version", "created_at", "segments")
         fields = {k: v for k, v in asdict(manifest).items() if k not in skipped}
-        version = save_version(index_dir, entries, fields, check_servable)
+        version = save_version(index_dir, entries, fields, publish_check(milvus))
+        _published(index_dir, version, milvus)
     return UpdateReport(version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started)
+
+
+def publish_check(milvus: MilvusSettings | None) -> Callable[[IndexVersion], None]:
+    """Return what a new version must pass before it is published: it serves, and with Milvus, it is written there."""
+
+    def check(version: IndexVersion) -> None:
+        check_servable(version)
+        if milvus is not None:
+            write_version(milvus, version)
+
+    return check
+
+
+def _published(index_dir: Path, version: str, milvus: MilvusSettings | None) -> None:
+    """Move the Milvus alias to `version`, and drop the collections of versions no longer kept."""
+    if milvus is not None:
+        publish_alias(milvus, version)
+        drop_versions_except(milvus, set(published_versions(index_dir)))
 
 
 def _reusable(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> IndexVersion | None:

@@ -9,6 +9,7 @@ of candidates, not the size of the collection. An engine enters behind `Candidat
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -145,6 +146,24 @@ class MemoryCandidates:
         """Return the chunk row of each sentence."""
         return np.searchsorted(self.first_sentence, sentences, side="right") - 1
 
+    def best_spans(
+        self, rows: list[int], scores_of: Callable[[np.ndarray], np.ndarray]
+    ) -> list[tuple[int, int] | None]:
+        """Return per row the offsets of its best sentence by `scores_of(sentences)` (None: no sentence)."""
+        rows_array = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.first_sentence[rows_array], self.first_sentence[rows_array + 1]
+        ids, begins = concat_ranges(starts, ends)
+        scores = scores_of(ids)
+        spans: list[tuple[int, int] | None] = []
+        for start, end, begin in zip(starts, ends, begins):
+            if end == start:
+                spans.append(None)
+                continue
+            best = int(start) + int(np.argmax(scores[begin : begin + end - start]))  # ties: the earliest
+            first, last = self.sentence_spans[best]
+            spans.append((int(first), int(last)))
+        return spans
+
 
 def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     """Return the arrays end to end; a lone one as it is (memory-mapped, not copied)."""
@@ -192,24 +211,7 @@ class _MemoryMatch:
         return sort_rows(rows, sentences.scores[first], limit=n, complete=complete)
 
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
-        rows_array = np.asarray(rows, dtype=np.int64)
-        scores, begins, has = self._row_sentences(rows_array)
-        spans: list[tuple[int, int] | None] = []
-        for row, begin, present in zip(rows_array, begins, has):
-            if not present:
-                spans.append(None)
-                continue
-            count = self._stage.first_sentence[row + 1] - self._stage.first_sentence[row]
-            best = self._stage.first_sentence[row] + int(np.argmax(scores[begin : begin + count]))  # ties: earliest
-            start, end = self._stage.sentence_spans[best]
-            spans.append((int(start), int(end)))
-        return spans
-
-    def _row_sentences(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the scores of the sentences of `rows`, joined, where each row's begin, and which have any."""
-        starts, ends = self._stage.first_sentence[rows], self._stage.first_sentence[rows + 1]
-        ids, begins = concat_ranges(starts, ends)
-        return self._sentence_scores(ids), begins, ends > starts
+        return self._stage.best_spans(rows, self._sentence_scores)
 
     def _sentence_scores(self, ids: np.ndarray) -> np.ndarray:
         """Return the exact score of each sentence: as accumulated, or looked up if the accumulation missed it."""

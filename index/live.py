@@ -10,7 +10,7 @@ from corpus.chunk import ChunkSettings
 from corpus.errors import IndexNotFound
 from index.build import chunker_config
 from index.encoder import QueryEncoder
-from index.search import Retriever, SearchConfig, SearchOutcome
+from index.search import Engine, Retriever, SearchConfig, SearchOutcome
 from index.store import IndexVersion, check_compatible, current_version, load_version, published_versions
 
 log = logging.getLogger(__name__)
@@ -20,12 +20,18 @@ class LiveIndex:
     """Serves the published version; `refresh` swaps in a newer one between requests."""
 
     def __init__(
-        self, index_dir: Path, encoder: QueryEncoder, settings: ChunkSettings, config: SearchConfig | None = None
+        self,
+        index_dir: Path,
+        encoder: QueryEncoder,
+        settings: ChunkSettings,
+        config: SearchConfig | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.encoder = encoder
         self.config = config or SearchConfig()
         self._chunker = chunker_config(settings)
+        self._engine = engine
         self._lock = threading.Lock()
         self._rejected: str | None = None
         self.problem: str | None = None  # why an older version than the published one is served
@@ -101,4 +107,4 @@ class LiveIndex:
         loaded = load_version(self.index_dir, version)
         embedder = self.encoder.embedder
         check_compatible(loaded.manifest, embedder.name, embedder.dim, self._chunker)
-        return Retriever.build(loaded, self.encoder)
+        return Retriever.build(loaded, self.encoder, self._engine)

@@ -88,6 +88,9 @@ class _Signals:
     asked_years: frozenset[int]
 
 
+Engine = Callable[[MemoryCandidates], CandidateStage]  # e.g. Milvus over the version's collections
+
+
 def check_servable(version: IndexVersion) -> None:
     """Raise unless `version` can be served: build what its searches read, and run one (BM25: no model)."""
     Retriever.build(version, None).search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
@@ -104,15 +107,20 @@ class Retriever:
     periods: PeriodTable
 
     @classmethod
-    def build(cls, version: IndexVersion, encoder: QueryEncoder | None) -> Retriever:
-        """Return the retriever of `version`; the segments' files hold everything it reads."""
-        candidates = MemoryCandidates.build(version)
+    def build(cls, version: IndexVersion, encoder: QueryEncoder | None, engine: Engine | None = None) -> Retriever:
+        """Return the retriever of `version`; the segments' files hold everything it reads.
+
+        Args:
+            engine: the candidate stage to search with, made from the in-memory one
+                (default: that one, FAISS and our BM25 postings).
+        """
+        local = MemoryCandidates.build(version)
         vocabulary = {word for segment in version.segments for word in segment.text.vocabulary}
         return cls(
             version,
             encoder,
-            candidates,
-            QueryRewriter.for_index(candidates.lexical, vocabulary, version.deleted_rows),
+            engine(local) if engine else local,
+            QueryRewriter.for_index(local.lexical, vocabulary, version.deleted_rows),
             PeriodTable.joined([segment.text.periods for segment in version.segments]),
         )
 

@@ -43,6 +43,7 @@ from index.build import Progress, UpdateReport, stored_document, update_locked, 
 from index.dense import DenseSettings
 from index.embed import Embedder
 from index.journal import Content, Intent, crash_point
+from index.milvus import MilvusSettings
 from index.store import current_version, index_debris, load_version
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def add_document(
     key: str | None = None,
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
+    milvus: MilvusSettings | None = None,
 ) -> Written:
     """Store a new (or, with `replace`, changed) document and publish the index that has it.
 
@@ -103,7 +105,7 @@ def add_document(
     operation: journal.Operation = "replace" if replace else "add"
     request = journal.request_hash(operation, None if new_id else meta.doc_id, meta.to_json(), raw)
     with writer_lock(index_dir):
-        _recover_locked(corpus_dir, index_dir, embedder, settings, dense)
+        _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
         done = journal.replayed(index_dir, key, request)
         if done is not None:
             return Written.replay(done)
@@ -122,7 +124,7 @@ def add_document(
             raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
         new = Content(meta.to_json(), raw)
         intent = Intent(operation, meta.doc_id, new, Content(*old) if old else None, key, request)
-        return _logged(corpus_dir, index_dir, embedder, settings, intent, progress, dense)
+        return _logged(corpus_dir, index_dir, embedder, settings, intent, progress, dense, milvus)
 
 
 def remove_document(
@@ -134,12 +136,13 @@ def remove_document(
     *,
     key: str | None = None,
     dense: DenseSettings | None = None,
+    milvus: MilvusSettings | None = None,
 ) -> Written:
     """Delete a document and publish the index without its chunks."""
     validate_doc_id(doc_id)
     request = journal.request_hash("remove", doc_id)
     with writer_lock(index_dir):
-        _recover_locked(corpus_dir, index_dir, embedder, settings, dense)
+        _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
         done = journal.replayed(index_dir, key, request)
         if done is not None:
             return Written.replay(done)
@@ -147,11 +150,16 @@ def remove_document(
         if old is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
         intent = Intent("remove", doc_id, None, Content(*old), key, request)
-        return _logged(corpus_dir, index_dir, embedder, settings, intent, None, dense)
+        return _logged(corpus_dir, index_dir, embedder, settings, intent, None, dense, milvus)
 
 
 def recover(
-    corpus_dir: Path, index_dir: Path, embedder: Embedder, settings: ChunkSettings, dense: DenseSettings | None = None
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    dense: DenseSettings | None = None,
+    milvus: MilvusSettings | None = None,
 ) -> list[str]:
     """Finish a write a crash interrupted and remove crash debris; return what was done.
 
@@ -159,7 +167,7 @@ def recover(
     """
     try:
         with writer_lock(index_dir):
-            return _recover_locked(corpus_dir, index_dir, embedder, settings, dense)
+            return _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
     except IndexBusy:
         return []
 
@@ -172,13 +180,14 @@ def _logged(
     intent: Intent,
     progress: Progress | None,
     dense: DenseSettings | None,
+    milvus: MilvusSettings | None,
 ) -> Written:
     """Journal `intent`, apply it, and keep its result; a failure leaves the corpus as it was."""
     crash_point("before-journal")
     journal.begin(index_dir, intent)
     crash_point("journaled")
     try:
-        report = _apply(corpus_dir, index_dir, embedder, settings, intent, progress, dense)
+        report = _apply(corpus_dir, index_dir, embedder, settings, intent, progress, dense, milvus)
     except BaseException:
         _put(corpus_dir, intent.doc_id, intent.old)
         journal.finish(index_dir, intent, None)
@@ -198,11 +207,12 @@ def _apply(
     intent: Intent,
     progress: Progress | None,
     dense: DenseSettings | None,
+    milvus: MilvusSettings | None,
 ) -> UpdateReport:
     """Write the intent's corpus files and publish the index version that holds them."""
     _put(corpus_dir, intent.doc_id, intent.new)
     crash_point("corpus-written")
-    return update_locked(corpus_dir, index_dir, embedder, settings, progress=progress, dense=dense)
+    return update_locked(corpus_dir, index_dir, embedder, settings, progress=progress, dense=dense, milvus=milvus)
 
 
 def _put(corpus_dir: Path, doc_id: str, content: Content | None) -> None:
@@ -218,7 +228,12 @@ def _put(corpus_dir: Path, doc_id: str, content: Content | None) -> None:
 
 
 def _recover_locked(
-    corpus_dir: Path, index_dir: Path, embedder: Embedder, settings: ChunkSettings, dense: DenseSettings | None
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings,
+    dense: DenseSettings | None,
+    milvus: MilvusSettings | None,
 ) -> list[str]:
     done = []
     for path in corpus_debris(corpus_dir) + index_debris(index_dir) + journal.debris(index_dir):
@@ -227,7 +242,7 @@ def _recover_locked(
     intent = journal.pending(index_dir)
     if intent is not None:
         try:
-            report = _apply(corpus_dir, index_dir, embedder, settings, intent, None, dense)
+            report = _apply(corpus_dir, index_dir, embedder, settings, intent, None, dense, milvus)
         except RetrievalError as exc:
             _put(corpus_dir, intent.doc_id, intent.old)
             journal.finish(index_dir, intent, None)

@@ -62,7 +62,7 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         encoder = live.encoder if live else QueryEncoder(load_embedder(settings.embedder), settings.encoder_settings())
         app.state.live = live or LiveIndex(
-            settings.index_dir, encoder, settings.chunk_settings(), settings.search_config()
+            settings.index_dir, encoder, settings.chunk_settings(), settings.search_config(), settings.engine()
         )
         app.state.settings = settings
         app.state.searches = SearchPool(settings.search_threads or 2 * cores(), settings.max_pending)

@@ -121,7 +121,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     report = _update(settings, load_embedder(settings.embedder), full=args.full)
     print(f"{_describe(report)} -> {settings.index_dir}")
     if args.optimize:
-        merged = optimize_index(settings.index_dir, settings.dense_settings())
+        merged = optimize_index(settings.index_dir, settings.dense_settings(), settings.milvus_settings())
         print(f"index version {merged.version}: segments merged into one in {merged.seconds:.1f} s")
     return 0
 
@@ -144,6 +144,7 @@ def _update(settings: Settings, embedder: Embedder, full: bool = False) -> Updat
             full=full,
             progress=progress,
             dense=settings.dense_settings(),
+            milvus=settings.milvus_settings(),
         )
 
 
@@ -176,6 +177,7 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             raw,
             replace=args.replace,
             dense=settings.dense_settings(),
+            milvus=settings.milvus_settings(),
         )
         verb = "already stored as" if written.outcome == "unchanged" else "added"
         print(f"{verb} {written.doc_id}: {_describe(written.report)}")
@@ -190,6 +192,7 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         settings.chunk_settings(),
         args.doc_id,
         dense=settings.dense_settings(),
+        milvus=settings.milvus_settings(),
     )
     print(f"removed {args.doc_id}: {_describe(written.report)}")
     return 0
@@ -204,8 +207,8 @@ def _describe(report: UpdateReport) -> str:
 
 def _recover(settings: Settings, embedder: Embedder) -> None:
     """Finish a write a crash interrupted, and say so."""
-    chunking, dense = settings.chunk_settings(), settings.dense_settings()
-    for note in recover(settings.corpus_dir, settings.index_dir, embedder, chunking, dense):
+    chunking, dense, milvus = settings.chunk_settings(), settings.dense_settings(), settings.milvus_settings()
+    for note in recover(settings.corpus_dir, settings.index_dir, embedder, chunking, dense, milvus):
         print(f"viqa: {note}", file=sys.stderr)
 
 
@@ -216,8 +219,12 @@ def _open_index(settings: Settings) -> LiveIndex:
     if needs_rebuild(settings.corpus_dir, settings.index_dir):
         print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
         _update(settings, embedder)
+    elif settings.backend == "milvus":
+        _update(settings, embedder)  # up to date here; writes the version to Milvus if it is not there yet
     encoder = QueryEncoder(embedder, settings.encoder_settings())
-    return LiveIndex(settings.index_dir, encoder, settings.chunk_settings(), settings.search_config())
+    return LiveIndex(
+        settings.index_dir, encoder, settings.chunk_settings(), settings.search_config(), settings.engine()
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

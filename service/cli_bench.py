@@ -62,6 +62,9 @@ def add_bench_parser(
     )
     scale.add_argument("--workdir", type=Path, help="where the temporary index is built (default: the system's temp)")
     scale.add_argument("--seed", type=int, default=0, help="random seed of the collection (default 0)")
+    scale.add_argument(
+        "--backend", choices=("faiss", "milvus"), help="candidate stage to measure (default: VIQA_BACKEND)"
+    )
     scale.add_argument("--questions", type=Path, help=f"{questions_help} (default: the eval questions)")
     scale.add_argument("--out", type=Path, help=report_help)
     scale.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write the JSON report to FILE")
@@ -124,6 +127,7 @@ def _bench_scale(args: argparse.Namespace, settings: Settings, open_index: Calla
         recall_queries=args.recall_queries,
         workdir=args.workdir,
         seed=args.seed,
+        backend=args.backend or settings.backend,
     )
     table = format_scale_table(record)
     print(table)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,7 +15,8 @@ from corpus import DEFAULT_CORPUS_DIR
 from corpus.chunk import ChunkSettings
 from index.dense import DenseSettings
 from index.encoder import EncoderSettings
-from index.search import Mode, SearchConfig
+from index.milvus import MilvusCandidates, MilvusSettings
+from index.search import Engine, Mode, SearchConfig
 from service.limits import FailedTokens, InFlight, Limits, RateLimit
 from service.schemas import MAX_QUERY_CHARS
 
@@ -155,6 +158,21 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         _SEARCH.hnsw_ef_search, ge=1, description="HNSW candidates kept while searching (more: better recall, slower)."
     )
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="Candidate stage: 'faiss' (in-process) or 'milvus' (VIQA_MILVUS_URI; pip install '.[milvus]').",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="Milvus of the milvus backend: a file path runs Milvus Lite (default <index_dir>/milvus.db); "
+        "http://host:19530 reaches a server.",
+    )
+    milvus_token: SecretStr | None = Field(
+        None, description="Token of a Milvus server ('user:password' or an API key)."
+    )
+    milvus_alias: str = Field(
+        "viqa-live", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", description="Milvus alias moved to each new version."
+    )
     max_pending: int = Field(
         64, ge=1, description="Searches admitted at once (running or waiting); more get 503 with Retry-After."
     )
@@ -187,6 +205,23 @@ class Settings(BaseSettings):
             writes=RateLimit("writes", self.write_rate, self.write_burst),
             tokens=FailedTokens(self.max_failed_tokens),
         )
+
+    def milvus_settings(self) -> MilvusSettings | None:
+        """Return where the Milvus backend's collections are, or None with the faiss backend."""
+        if self.backend != "milvus":
+            return None
+        return MilvusSettings(
+            uri=self.milvus_uri or str(self.index_dir / "milvus.db"),
+            token=self.milvus_token.get_secret_value() if self.milvus_token else None,
+            alias=self.milvus_alias,
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_construction=self.hnsw_ef_construction,
+        )
+
+    def engine(self) -> Engine | None:
+        """Return the candidate stage searches use, or None for the in-process one."""
+        milvus = self.milvus_settings()
+        return None if milvus is None else functools.partial(MilvusCandidates.open, settings=milvus)
 
     def chunk_settings(self) -> ChunkSettings:
         """Return the chunker settings these settings describe."""

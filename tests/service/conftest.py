@@ -22,11 +22,14 @@ def small_settings(small_corpus: Path, tmp_path: Path) -> Settings:
     return Settings(corpus_dir=small_corpus, index_dir=tmp_path / "index", chunk_max_tokens=40)
 
 
-@pytest.fixture
-def client(small_settings: Settings) -> Iterator[TestClient]:
-    """The real app over a small corpus, with the keyword embedder."""
+@pytest.fixture(params=["faiss", "milvus"])
+def client(request: pytest.FixtureRequest, small_settings: Settings) -> Iterator[TestClient]:
+    """The real app over a small corpus, with the keyword embedder, on each backend (Milvus: Milvus Lite)."""
+    if request.param == "milvus":
+        pytest.importorskip("milvus_lite")
+    settings = small_settings.model_copy(update={"backend": request.param})
     embedder = KeywordEmbedder()
-    update_index(small_settings.corpus_dir, small_settings.index_dir, embedder, SMALL)
-    live = LiveIndex(small_settings.index_dir, QueryEncoder(embedder), SMALL)
-    with TestClient(create_app(small_settings, live)) as test_client:
+    update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL, milvus=settings.milvus_settings())
+    live = LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL, engine=settings.engine())
+    with TestClient(create_app(settings, live)) as test_client:
         yield test_client

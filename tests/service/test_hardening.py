@@ -79,6 +79,7 @@ def test_bad_input_gets_a_4xx_in_the_json_shape_and_changes_nothing(
     before = admin.get("/health").json()["index_version"]
     if path == "/documents" and "content" in kwargs:
         kwargs = {**kwargs, "headers": JSON}
+    kwargs = dict(kwargs)
     response = admin.request(method, path, headers={**AUTH, **kwargs.pop("headers", {})}, **kwargs)
     assert response.status_code == status, response.text
     body = response.json()

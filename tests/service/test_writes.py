@@ -28,19 +28,23 @@ NEW = {"title": "Công đoàn Viên chức", "published": "2004-05-19", "text": 
 
 def _client(settings: Settings) -> TestClient:
     embedder = KeywordEmbedder()
-    update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL)
-    live = LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL)
+    update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL, milvus=settings.milvus_settings())
+    live = LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL, engine=settings.engine())
     return TestClient(create_app(settings, live, writer_embedder=embedder))
 
 
-@pytest.fixture
-def admin(small_corpus: Path, tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(params=["faiss", "milvus"])
+def admin(request: pytest.FixtureRequest, small_corpus: Path, tmp_path: Path) -> Iterator[TestClient]:
+    """The app with writes enabled, on each backend (Milvus: Milvus Lite in the index directory)."""
+    if request.param == "milvus":
+        pytest.importorskip("milvus_lite")
     settings = Settings(
         corpus_dir=small_corpus,
         index_dir=tmp_path / "index",
         chunk_max_tokens=40,
         admin_token=TOKEN,
         reload_interval=0.1,
+        backend=request.param,
     )
     with _client(settings) as client:
         yield client
@@ -106,6 +110,7 @@ def test_invalid_documents_get_a_4xx_and_nothing_is_written(
     admin: TestClient, kwargs: dict, status: int, fragment: str
 ) -> None:
     before = _state(admin)
+    kwargs = dict(kwargs)  # the parameters are shared by every backend's run
     headers = {**AUTH, **kwargs.pop("headers", {})}
     response = admin.post("/documents", headers=headers, **kwargs)
     assert response.status_code == status, response.text
@@ -183,7 +188,10 @@ def test_a_version_published_by_another_writer_is_picked_up_without_restart(admi
     settings = admin.app.state.settings  # type: ignore[attr-defined]
     old = admin.get("/health").json()["index_version"]
     write_document(settings.corpus_dir, *THIRD)
-    report = update_index(settings.corpus_dir, settings.index_dir, KeywordEmbedder(), SMALL)  # as `viqa index` would
+    milvus = settings.milvus_settings()  # as `viqa index` would, on the same backend
+    report = update_index(
+        settings.corpus_dir, settings.index_dir, KeywordEmbedder(), SMALL, milvus=milvus
+    )  # viqa index
     deadline = time.monotonic() + 5
     while admin.get("/health").json()["index_version"] == old:
         assert time.monotonic() < deadline, "the service did not swap to the new version"
