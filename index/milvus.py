@@ -15,7 +15,8 @@ diacritic-folded, each written as a token of its field ("a" or "f") and 64-bit h
 Milvus's analyser sees exactly them. One Milvus field holds both of ours: a passage has
 as many folded terms as accented ones, so its length relative to the average, and with
 it BM25's normalisation, is the same as in each of our fields, and the sum Milvus scores
-is the sum we score. Milvus keeps the collection's statistics as entities come and go.
+is the sum we score. A version's collections hold its live passages only, so their BM25
+statistics leave out deleted documents, which the in-memory path counts until a merge.
 
 After publishing, the alias (VIQA_MILVUS_ALIAS, `viqa-live`) is moved to the new
 passages collection in one call; collections of versions no longer kept on disk are
