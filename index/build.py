@@ -28,7 +28,6 @@ from index.store import (
     IndexVersion,
     Manifest,
     StoredDocument,
-    check_compatible,
     current_version,
     load_version,
     published_versions,
@@ -73,6 +72,24 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_compatible(manifest: Manifest, embedder: str, dimension: int, chunker: dict[str, Any]) -> None:
+    """Raise IndexMismatch if the index was built with another embedder or chunker."""
+    problems = []
+    if manifest.embedder != embedder or manifest.dimension != dimension:
+        problems.append(
+            f"embedder {manifest.embedder} ({manifest.dimension} dims) "
+            f"but the service runs {embedder} ({dimension} dims)"
+        )
+    if manifest.chunker != chunker:
+        problems.append(f"chunker settings {manifest.chunker} but the service runs {chunker}")
+    if problems:
+        raise IndexMismatch(
+            "the index was built with "
+            + "; ".join(problems)
+            + ". Rebuild it with `viqa index --full` (or point VIQA_INDEX_DIR at a matching index)"
+        )
 
 
 def needs_rebuild(corpus_dir: Path, index_dir: Path) -> bool:

@@ -8,7 +8,7 @@ from corpus.documents import corpus_debris, document_paths, read_document
 from corpus.errors import CorpusError, RetrievalError
 from index import journal
 from index.build import stored_document
-from index.store import current_version, index_debris, load_version
+from index.store import POINTER, SEGMENTS, VERSIONS, current_version, load_version
 
 
 def differences(corpus_dir: Path, index_dir: Path) -> list[str]:
@@ -44,3 +44,11 @@ def differences(corpus_dir: Path, index_dir: Path) -> list[str]:
         if documents[doc_id].fingerprint != indexed[doc_id].fingerprint:
             found.append(f"{doc_id} changed in the corpus since index version {version.version}")
     return found
+
+
+def index_debris(index_dir: Path) -> list[Path]:
+    """Return what a crashed writer left: unpublished pointers, staged versions and segments."""
+    found = list(index_dir.glob(f".{POINTER}.*"))
+    for folder in (VERSIONS, SEGMENTS):
+        found += list((index_dir / folder).glob(".tmp-*"))
+    return sorted(found)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexNotFound
-from index.build import chunker_config
+from index.build import check_compatible, chunker_config
 from index.encoder import QueryEncoder
 from index.search import Engine, Retriever, SearchConfig, SearchOutcome
-from index.store import IndexVersion, check_compatible, current_version, load_version, published_versions
+from index.store import IndexVersion, current_version, load_version, published_versions
 
 log = logging.getLogger(__name__)
 

@@ -192,14 +192,6 @@ def published_versions(index_dir: Path) -> list[str]:
     return sorted(names, reverse=True)
 
 
-def index_debris(index_dir: Path) -> list[Path]:
-    """Return what a crashed writer left: unpublished pointers, staged versions and segments."""
-    found = list(index_dir.glob(f".{POINTER}.*"))
-    for folder in (VERSIONS, SEGMENTS):
-        found += list((index_dir / folder).glob(".tmp-*"))
-    return sorted(found)
-
-
 def read_manifest(index_dir: Path, version: str | None = None) -> Manifest:
     """Return the published (or named) version's manifest alone, without loading its segments."""
     version = version or current_version(index_dir)
@@ -260,24 +252,6 @@ def load_segment_cached(path: Path) -> Segment:
             segment = load_segment(path, VERIFY_UP_TO)
             _LOADED[path] = segment
         return segment
-
-
-def check_compatible(manifest: Manifest, embedder: str, dimension: int, chunker: dict[str, Any]) -> None:
-    """Raise IndexMismatch if the index was built with another embedder or chunker."""
-    problems = []
-    if manifest.embedder != embedder or manifest.dimension != dimension:
-        problems.append(
-            f"embedder {manifest.embedder} ({manifest.dimension} dims) "
-            f"but the service runs {embedder} ({dimension} dims)"
-        )
-    if manifest.chunker != chunker:
-        problems.append(f"chunker settings {manifest.chunker} but the service runs {chunker}")
-    if problems:
-        raise IndexMismatch(
-            "the index was built with "
-            + "; ".join(problems)
-            + ". Rebuild it with `viqa index --full` (or point VIQA_INDEX_DIR at a matching index)"
-        )
 
 
 def _publish(index_dir: Path, version: str) -> None:

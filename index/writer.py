@@ -40,11 +40,12 @@ from corpus.errors import DocumentExists, DocumentNotFound, IndexBusy, Retrieval
 from corpus.normalize import fold_diacritics
 from index import journal
 from index.build import Progress, UpdateReport, stored_document, update_locked, writer_lock
+from index.check import index_debris
 from index.dense import DenseSettings
 from index.embed import Embedder
 from index.journal import Content, Intent, crash_point
 from index.milvus import MilvusSettings
-from index.store import current_version, index_debris, load_version
+from index.store import current_version, load_version
 
 log = logging.getLogger(__name__)
 _MAX_SLUG = 80

@@ -8,11 +8,11 @@ import pytest
 
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch, IndexNotFound
-from index.build import chunker_config, update_index
+from index.build import check_compatible, chunker_config, update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import Retriever
-from index.store import IndexVersion, check_compatible, current_version, load_version, read_manifest
+from index.store import IndexVersion, current_version, load_version, read_manifest
 from tests.conftest import KeywordEmbedder
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
