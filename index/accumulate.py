@@ -21,7 +21,10 @@ import numpy as np
 from index.bm25 import term_hashes
 from index.lexical import LexicalScorer, QueryTerms
 
-POSTINGS_PER_CANDIDATE = 20  # the budget of fully scored postings, per candidate asked for
+# The budget of fully scored postings, per candidate asked for. On the 100,000-passage synthetic
+# collection, 80 instead of 20 took recall@10 against exhaustive scoring from 0.953 to 0.967 (30
+# questions) at the same latency: more rows are chosen by common terms as well as rare ones.
+POSTINGS_PER_CANDIDATE = 80
 _CANDIDATES_PER_ASKED = 2  # rows kept from the fully scored terms, per candidate asked for
 _SCANNED_PER_ASKED = 4  # a term with fewer postings than this per candidate asked for is scored in full
 
