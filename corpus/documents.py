@@ -209,7 +209,8 @@ def corpus_debris(corpus_dir: Path) -> list[Path]:
     return sorted(temporary + orphans)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file's or a directory's entries to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -225,7 +226,7 @@ def _write_atomic(path: Path, content: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

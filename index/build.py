@@ -210,9 +210,9 @@ def publish_check(milvus: MilvusSettings | None) -> Callable[[IndexVersion], Non
     """Return what a new version must pass before it is published: it serves, and with Milvus, it is written there."""
 
     def check(version: IndexVersion) -> None:
-        check_servable(version)
+        local = check_servable(version)
         if milvus is not None:
-            write_version(milvus, version)
+            write_version(milvus, version, local)
 
     return check
 

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from corpus.documents import fsync
 from corpus.errors import IdempotencyConflict
-from index.segment import fsync
 
 JOURNAL = "journal"
 CRASH_AT = "VIQA_CRASH_AT"  # tests only: the write-path step at which the process kills itself

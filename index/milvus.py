@@ -105,8 +105,12 @@ def text_tokens(text: str) -> str:
     return field_tokens(terms(text, folded=False), terms(text, folded=True)) or _EMPTY
 
 
-def write_version(settings: MilvusSettings, version: IndexVersion) -> None:
-    """Write `version`'s live passages and sentences into its collections (replacing half-written ones)."""
+def write_version(settings: MilvusSettings, version: IndexVersion, local: MemoryCandidates | None = None) -> None:
+    """Write `version`'s live passages and sentences into its collections (replacing half-written ones).
+
+    Args:
+        local: `version`'s in-memory candidate stage, if the caller has built it (its sentence spans).
+    """
     client = connect(settings)
     passages, sentences = collection_names(version.version)
     for name in (passages, sentences):
@@ -114,7 +118,7 @@ def write_version(settings: MilvusSettings, version: IndexVersion) -> None:
             client.drop_collection(name)
     _create(client, passages, version.manifest.dimension, settings)
     _create(client, sentences, None, settings)
-    local = MemoryCandidates.build(version)
+    local = local or MemoryCandidates.build(version)
     live = np.setdiff1d(np.arange(version.size), version.deleted_rows, assume_unique=True)
     for batch in _batches(live):
         chunks = [version.chunks[int(row)] for row in batch]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -91,9 +91,11 @@ class _Signals:
 Engine = Callable[[MemoryCandidates], CandidateStage]  # e.g. Milvus over the version's collections
 
 
-def check_servable(version: IndexVersion) -> None:
-    """Raise unless `version` can be served: build what its searches read, and run one (BM25: no model)."""
-    Retriever.build(version, None).search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
+def check_servable(version: IndexVersion) -> MemoryCandidates:
+    """Raise unless `version` can be served (build what searches read, run one in BM25: no model); return its stage."""
+    retriever = Retriever.build(version, None)
+    retriever.search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
+    return cast(MemoryCandidates, retriever.candidates)  # built without an engine: the in-memory stage
 
 
 @dataclass
@@ -108,11 +110,9 @@ class Retriever:
 
     @classmethod
     def build(cls, version: IndexVersion, encoder: QueryEncoder | None, engine: Engine | None = None) -> Retriever:
-        """Return the retriever of `version`; the segments' files hold everything it reads.
+        """Return the retriever of `version`, searching through `engine` (default: FAISS and our BM25 postings).
 
-        Args:
-            engine: the candidate stage to search with, made from the in-memory one
-                (default: that one, FAISS and our BM25 postings).
+        The segments' files hold everything it reads; `engine` makes another stage from the in-memory one.
         """
         local = MemoryCandidates.build(version)
         vocabulary = {word for segment in version.segments for word in segment.text.vocabulary}

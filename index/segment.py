@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from corpus.chunk import Chunk
-from corpus.documents import DocumentMeta
+from corpus.documents import DocumentMeta, fsync
 from index.bm25 import mapped
 from index.dense import DenseIndex, build_index
 from index.textindex import TextIndex
@@ -252,12 +252,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def fsync(path: Path) -> None:
-    """Flush a file's or a directory's entries to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

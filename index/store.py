@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from corpus.documents import fsync
 from corpus.errors import IndexMismatch, IndexNotFound
 from index.journal import crash_point
 from index.ranking import concat_ranges
-from index.segment import Segment, StoredDocument, fsync, load_segment
+from index.segment import Segment, StoredDocument, load_segment
 from index.tables import ChunkTable, DocumentTable
 
 FORMAT_VERSION = 3

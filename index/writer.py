@@ -105,8 +105,9 @@ def add_document(
     document = make_document(meta, raw)  # refuse bad input before taking the lock or writing anything
     operation: journal.Operation = "replace" if replace else "add"
     request = journal.request_hash(operation, None if new_id else meta.doc_id, meta.to_json(), raw)
+    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus)
     with writer_lock(index_dir):
-        _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
+        writer.recover_locked()
         done = journal.replayed(index_dir, key, request)
         if done is not None:
             return Written.replay(done)
@@ -125,7 +126,7 @@ def add_document(
             raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
         new = Content(meta.to_json(), raw)
         intent = Intent(operation, meta.doc_id, new, Content(*old) if old else None, key, request)
-        return _logged(corpus_dir, index_dir, embedder, settings, intent, progress, dense, milvus)
+        return writer.logged(intent, progress)
 
 
 def remove_document(
@@ -142,8 +143,9 @@ def remove_document(
     """Delete a document and publish the index without its chunks."""
     validate_doc_id(doc_id)
     request = journal.request_hash("remove", doc_id)
+    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus)
     with writer_lock(index_dir):
-        _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
+        writer.recover_locked()
         done = journal.replayed(index_dir, key, request)
         if done is not None:
             return Written.replay(done)
@@ -151,7 +153,7 @@ def remove_document(
         if old is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
         intent = Intent("remove", doc_id, None, Content(*old), key, request)
-        return _logged(corpus_dir, index_dir, embedder, settings, intent, None, dense, milvus)
+        return writer.logged(intent, None)
 
 
 def recover(
@@ -168,52 +170,76 @@ def recover(
     """
     try:
         with writer_lock(index_dir):
-            return _recover_locked(corpus_dir, index_dir, embedder, settings, dense, milvus)
+            return _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus).recover_locked()
     except IndexBusy:
         return []
 
 
-def _logged(
-    corpus_dir: Path,
-    index_dir: Path,
-    embedder: Embedder,
-    settings: ChunkSettings,
-    intent: Intent,
-    progress: Progress | None,
-    dense: DenseSettings | None,
-    milvus: MilvusSettings | None,
-) -> Written:
-    """Journal `intent`, apply it, and keep its result; a failure leaves the corpus as it was."""
-    crash_point("before-journal")
-    journal.begin(index_dir, intent)
-    crash_point("journaled")
-    try:
-        report = _apply(corpus_dir, index_dir, embedder, settings, intent, progress, dense, milvus)
-    except BaseException:
-        _put(corpus_dir, intent.doc_id, intent.old)
-        journal.finish(index_dir, intent, None)
-        raise
-    crash_point("published")
-    written = Written(intent.doc_id, report, "applied")
-    journal.finish(index_dir, intent, written.to_json())
-    crash_point("finished")
-    return written
+@dataclass(frozen=True)
+class _Writer:
+    """A corpus and its index, and how new versions are built: what a write and a recovery share."""
 
+    corpus_dir: Path
+    index_dir: Path
+    embedder: Embedder
+    settings: ChunkSettings
+    dense: DenseSettings | None
+    milvus: MilvusSettings | None
 
-def _apply(
-    corpus_dir: Path,
-    index_dir: Path,
-    embedder: Embedder,
-    settings: ChunkSettings,
-    intent: Intent,
-    progress: Progress | None,
-    dense: DenseSettings | None,
-    milvus: MilvusSettings | None,
-) -> UpdateReport:
-    """Write the intent's corpus files and publish the index version that holds them."""
-    _put(corpus_dir, intent.doc_id, intent.new)
-    crash_point("corpus-written")
-    return update_locked(corpus_dir, index_dir, embedder, settings, progress=progress, dense=dense, milvus=milvus)
+    def logged(self, intent: Intent, progress: Progress | None) -> Written:
+        """Journal `intent`, apply it, and keep its result; a failure leaves the corpus as it was."""
+        crash_point("before-journal")
+        journal.begin(self.index_dir, intent)
+        crash_point("journaled")
+        try:
+            report = self.apply(intent, progress)
+        except BaseException:
+            _put(self.corpus_dir, intent.doc_id, intent.old)
+            journal.finish(self.index_dir, intent, None)
+            raise
+        crash_point("published")
+        written = Written(intent.doc_id, report, "applied")
+        journal.finish(self.index_dir, intent, written.to_json())
+        crash_point("finished")
+        return written
+
+    def apply(self, intent: Intent, progress: Progress | None) -> UpdateReport:
+        """Write the intent's corpus files and publish the index version that holds them."""
+        _put(self.corpus_dir, intent.doc_id, intent.new)
+        crash_point("corpus-written")
+        return update_locked(
+            self.corpus_dir,
+            self.index_dir,
+            self.embedder,
+            self.settings,
+            progress=progress,
+            dense=self.dense,
+            milvus=self.milvus,
+        )
+
+    def recover_locked(self) -> list[str]:
+        """`recover` for a caller holding the writer lock."""
+        done = []
+        for path in corpus_debris(self.corpus_dir) + index_debris(self.index_dir) + journal.debris(self.index_dir):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            done.append(f"removed {path.name}, left by an interrupted write")
+        intent = journal.pending(self.index_dir)
+        if intent is not None:
+            try:
+                report = self.apply(intent, None)
+            except RetrievalError as exc:
+                _put(self.corpus_dir, intent.doc_id, intent.old)
+                journal.finish(self.index_dir, intent, None)
+                done.append(f"rolled back the interrupted {intent.operation} of {intent.doc_id!r}: {exc}")
+            else:
+                journal.finish(self.index_dir, intent, Written(intent.doc_id, report, "applied").to_json())
+                done.append(
+                    f"finished the interrupted {intent.operation} of {intent.doc_id!r} (index {report.version})"
+                )
+        journal.forget_old_results(self.index_dir)
+        for line in done:
+            log.warning("%s", line)
+        return done
 
 
 def _put(corpus_dir: Path, doc_id: str, content: Content | None) -> None:
@@ -226,35 +252,6 @@ def _put(corpus_dir: Path, doc_id: str, content: Content | None) -> None:
     write_sidecar(corpus_dir, doc_id, content.meta)
     crash_point("mid-corpus")
     write_text(corpus_dir, doc_id, content.raw)
-
-
-def _recover_locked(
-    corpus_dir: Path,
-    index_dir: Path,
-    embedder: Embedder,
-    settings: ChunkSettings,
-    dense: DenseSettings | None,
-    milvus: MilvusSettings | None,
-) -> list[str]:
-    done = []
-    for path in corpus_debris(corpus_dir) + index_debris(index_dir) + journal.debris(index_dir):
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-        done.append(f"removed {path.name}, left by an interrupted write")
-    intent = journal.pending(index_dir)
-    if intent is not None:
-        try:
-            report = _apply(corpus_dir, index_dir, embedder, settings, intent, None, dense, milvus)
-        except RetrievalError as exc:
-            _put(corpus_dir, intent.doc_id, intent.old)
-            journal.finish(index_dir, intent, None)
-            done.append(f"rolled back the interrupted {intent.operation} of {intent.doc_id!r}: {exc}")
-        else:
-            journal.finish(index_dir, intent, Written(intent.doc_id, report, "applied").to_json())
-            done.append(f"finished the interrupted {intent.operation} of {intent.doc_id!r} (index {report.version})")
-    journal.forget_old_results(index_dir)
-    for line in done:
-        log.warning("%s", line)
-    return done
 
 
 def _stored_alike(index_dir: Path, document: Document) -> Written | None:
