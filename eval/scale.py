@@ -32,7 +32,9 @@ from index.build import publish_check
 from index.dense import DenseSettings
 from index.embed import Embedder, load_embedder
 from index.encoder import EncoderSettings, QueryEncoder
-from index.milvus import MilvusCandidates, MilvusSettings, disconnect, write_version
+from index.milvus import MilvusSettings, disconnect
+from index.milvus_search import MilvusCandidates
+from index.milvus_versions import write_version
 from index.search import Retriever, SearchConfig
 from index.segments import publish, write_new_segment
 from index.store import IndexVersion, load_version, save_version
@@ -172,8 +174,8 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
     searcher = threading.Thread(target=keep_searching)
     searcher.start()
     started = time.perf_counter()
-    servable = publish_check(milvus)  # what the service checks (and writes to Milvus) before publishing
-    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields, servable)
+    # what the service checks (and writes to Milvus) before publishing
+    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields, publish_check(milvus, version))
     add_s = time.perf_counter() - started
     stop.set()
     searcher.join()
@@ -182,7 +184,7 @@ def _measure(index_dir: Path, embedder_spec: str, payload: Path, searches: int, 
     Retriever.build(added, encoder, engine)
     swap_s = time.perf_counter() - started
     started = time.perf_counter()
-    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, servable)
+    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, publish_check(milvus, added))
     remove_s = time.perf_counter() - started
     encoder.close()
     search = summarize(latencies)

@@ -21,7 +21,8 @@ from corpus.documents import Document, corpus_fingerprint, load_corpus, pipeline
 from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalError
 from index.dense import DenseSettings
 from index.embed import Embedder
-from index.milvus import MilvusSettings, drop_versions_except, has_version, publish_alias, write_version
+from index.milvus import MilvusSettings
+from index.milvus_versions import drop_versions_except, holds, publish_alias, write_version
 from index.search import check_servable
 from index.segments import merge, old_vectors, publish
 from index.store import (
@@ -154,7 +155,7 @@ def update_locked(
     previous = None if full else _reusable(index_dir, embedder, settings)
     if previous and _up_to_date(previous.manifest, fingerprint):
         manifest = previous.manifest
-        if milvus is not None and not has_version(milvus, previous.version):  # the backend was switched to Milvus
+        if milvus is not None and not holds(milvus, previous):  # the backend was switched to Milvus
             write_version(milvus, previous)
             _published(index_dir, previous.version, milvus)
         return UpdateReport(
@@ -176,7 +177,7 @@ def update_locked(
         new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
         added = (chunks, new, vectors)
     fields = manifest_fields(embedder, settings, fingerprint, len(documents))
-    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, publish_check(milvus))
+    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, publish_check(milvus, previous))
     _published(index_dir, version, milvus)
     removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
     kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
@@ -206,13 +207,19 @@ def optimize_index(
     return UpdateReport(version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started)
 
 
-def publish_check(milvus: MilvusSettings | None) -> Callable[[IndexVersion], None]:
-    """Return what a new version must pass before it is published: it serves, and with Milvus, it is written there."""
+def publish_check(
+    milvus: MilvusSettings | None, previous: IndexVersion | None = None
+) -> Callable[[IndexVersion], None]:
+    """Return what a new version must pass before it is published: it serves, and with Milvus, it is written there.
+
+    Args:
+        previous: the version the new one is made from (Milvus then updates its collections in place).
+    """
 
     def check(version: IndexVersion) -> None:
         local = check_servable(version)
         if milvus is not None:
-            write_version(milvus, version, local)
+            write_version(milvus, version, local, previous)
 
     return check
 

@@ -15,7 +15,8 @@ from corpus import DEFAULT_CORPUS_DIR
 from corpus.chunk import ChunkSettings
 from index.dense import DenseSettings
 from index.encoder import EncoderSettings
-from index.milvus import MilvusCandidates, MilvusSettings
+from index.milvus import MilvusSettings, is_server
+from index.milvus_search import MilvusCandidates
 from index.search import Engine, Mode, SearchConfig
 from service.limits import FailedTokens, InFlight, Limits, RateLimit
 from service.schemas import MAX_QUERY_CHARS
@@ -173,6 +174,11 @@ class Settings(BaseSettings):
     milvus_alias: str = Field(
         "viqa-live", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", description="Milvus alias moved to each new version."
     )
+    milvus_in_place: bool | None = Field(
+        None,
+        description="Update the live version's Milvus collections in place when a version only appends or drops "
+        "segments (default: on with a server, off with Milvus Lite, whose BM25 keeps statistics per segment).",
+    )
     max_pending: int = Field(
         64, ge=1, description="Searches admitted at once (running or waiting); more get 503 with Retry-After."
     )
@@ -210,12 +216,14 @@ class Settings(BaseSettings):
         """Return where the Milvus backend's collections are, or None with the faiss backend."""
         if self.backend != "milvus":
             return None
+        uri = self.milvus_uri or str(self.index_dir / "milvus.db")
         return MilvusSettings(
-            uri=self.milvus_uri or str(self.index_dir / "milvus.db"),
+            uri=uri,
             token=self.milvus_token.get_secret_value() if self.milvus_token else None,
             alias=self.milvus_alias,
             hnsw_m=self.hnsw_m,
             hnsw_ef_construction=self.hnsw_ef_construction,
+            in_place=is_server(uri) if self.milvus_in_place is None else self.milvus_in_place,
         )
 
     def engine(self) -> Engine | None:

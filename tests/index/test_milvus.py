@@ -4,17 +4,20 @@ in-memory one proposes, and its collections follow the published versions."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from corpus.chunk import ChunkSettings
-from index.build import update_index
+from corpus.errors import IndexMismatch
+from index.build import optimize_index, update_index
 from index.candidates import MemoryCandidates
 from index.encoder import QueryEncoder
 from index.lexical import query_terms
-from index.milvus import MilvusCandidates, MilvusSettings, collection_names, connect
+from index.milvus import MANIFEST_PROPERTY, MilvusSettings, collection_names, connect
+from index.milvus_search import MilvusCandidates
 from index.search import Retriever, SearchConfig
 from index.store import load_version, published_versions
 from index.writer import remove_document
@@ -68,25 +71,71 @@ def test_milvus_proposes_what_the_memory_stage_proposes(
             assert [(h.chunk.chunk_id, h.highlight) for h in served.search(question, 5, config).hits] == expected
 
 
-def test_each_version_gets_collections_and_the_alias_follows(
+def test_updates_change_the_collections_in_place_and_the_alias_follows(
     small_corpus: Path, tmp_path: Path, milvus: MilvusSettings
 ) -> None:
+    # the mechanics, on Milvus Lite (whose per-segment BM25 statistics make it off there by default)
+    milvus = dataclasses.replace(milvus, in_place=True)
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
+    first = load_version(index_dir)
+    served = MilvusCandidates.open(MemoryCandidates.build(first), milvus)  # a replica serving the first version
     write_document(small_corpus, *THIRD)
     update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
+    second = load_version(index_dir)
+    question = query_terms("Công đoàn có bao nhiêu đoàn viên")
+    found = MilvusCandidates.open(MemoryCandidates.build(second), milvus).match(question, None).passages_top(None).rows
+    assert any(second.chunks[int(r)].doc_id == "cong-doan" and int(r) >= first.size for r in found)
+    # the replica still on the first version is never shown a row the update added
+    assert all(int(r) < first.size for r in served.match(question, None).passages_top(None).rows)
+    assert all(int(r) < first.size for r in served.dense_top(embedder.embed_queries(["Công đoàn"])[0], 50).rows)
     for doc_id in ("cong-doan", "thanh-lap"):
         remove_document(small_corpus, index_dir, embedder, SETTINGS, doc_id, milvus=milvus)
 
     client = connect(milvus)
-    kept = published_versions(index_dir)
-    assert len(kept) == 3  # older versions were pruned from disk, and from Milvus
-    assert sorted(client.list_collections()) == sorted(name for v in kept for name in collection_names(v))
+    current = load_version(index_dir)
+    assert len(published_versions(index_dir)) == 3  # older versions were pruned from disk...
+    shared = collection_names(first.version)  # ...and every update went into the first version's collections
+    assert sorted(client.list_collections()) == sorted(shared)
+    assert client.describe_alias(milvus.alias)["collection_name"] == shared[0]
+    live = current.size - len(current.deleted_rows)
+    assert client.query(shared[0], filter="id >= 0", output_fields=["count(*)"])[0]["count(*)"] == live
+    with pytest.raises(IndexMismatch, match="version"):  # the collections hold the newest version now
+        MilvusCandidates.open(MemoryCandidates.build(first), milvus)
+
+    remote = MilvusCandidates.open(MemoryCandidates.build(current), milvus)
+    hits = remote.match(question, None).passages_top(None)
+    assert {current.chunks[int(r)].doc_id for r in hits.rows} <= {"dai-hoi"}  # removed documents are gone
+    memory = MemoryCandidates.build(current).match(question, None).passages_top(None)
+    assert sorted(hits.rows.tolist()) == sorted(memory.rows.tolist())
+
+    optimize_index(index_dir, milvus=milvus)  # a merge renumbers rows: new collections...
+    merged = load_version(index_dir)
+    assert sorted(client.list_collections()) == sorted([*shared, *collection_names(merged.version)])
+    assert client.describe_alias(milvus.alias)["collection_name"] == collection_names(merged.version)[0]
+    for _ in range(3):  # ...and the old ones are dropped with the last version on disk they hold
+        optimize_index(index_dir, milvus=milvus)
+    assert shared[0] not in client.list_collections()
+
+
+def test_an_update_that_stopped_half_way_is_not_continued_in_place(
+    small_corpus: Path, tmp_path: Path, milvus: MilvusSettings
+) -> None:
+    milvus = dataclasses.replace(milvus, in_place=True)
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
+    first = load_version(index_dir)
+    passages, _ = collection_names(first.version)
+    client = connect(milvus)
+    stored = json.loads(client.describe_collection(passages)["properties"][MANIFEST_PROPERTY])
+    half = {MANIFEST_PROPERTY: json.dumps({**stored, "unfinished": True})}  # what an update leaves when killed
+    client.alter_collection_properties(passages, properties=half)
+
+    write_document(small_corpus, *THIRD)
+    update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
     current = load_version(index_dir)
     assert client.describe_alias(milvus.alias)["collection_name"] == collection_names(current.version)[0]
-    remote = MilvusCandidates.open(MemoryCandidates.build(current), milvus)
-    hits = remote.match(query_terms("Công đoàn có bao nhiêu đoàn viên"), None).passages_top(None)
-    assert {current.chunks[int(r)].doc_id for r in hits.rows} <= {"dai-hoi"}  # removed documents are gone
+    MilvusCandidates.open(MemoryCandidates.build(current), milvus)
 
 
 def test_switching_an_index_to_milvus_writes_its_version_there(
@@ -99,3 +148,24 @@ def test_switching_an_index_to_milvus_writes_its_version_there(
     again = update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
     assert again.version == built.version and again.embedded == 0
     MilvusCandidates.open(MemoryCandidates.build(load_version(index_dir)), milvus)
+
+
+def test_a_collection_whose_manifest_disagrees_with_the_index_is_refused(
+    small_corpus: Path, tmp_path: Path, milvus: MilvusSettings
+) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS, milvus=milvus)
+    version = load_version(index_dir)
+    passages, _ = collection_names(version.version)
+    client = connect(milvus)
+    stored = json.loads(client.describe_collection(passages)["properties"][MANIFEST_PROPERTY])
+    assert stored["embedder"] == embedder.name and stored["live_rows"] == version.size
+
+    # what another index directory, built with another embedder, would have left under this name
+    client.alter_collection_properties(
+        passages, properties={MANIFEST_PROPERTY: json.dumps({**stored, "embedder": "other"})}
+    )
+    with pytest.raises(IndexMismatch, match=r"embedder 'other' \(the index directory has 'keyword"):
+        MilvusCandidates.open(MemoryCandidates.build(version), milvus)
+    client.alter_collection_properties(passages, properties={MANIFEST_PROPERTY: json.dumps(stored)})
+    MilvusCandidates.open(MemoryCandidates.build(version), milvus)

@@ -30,3 +30,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [name for name in Settings.model_fields if f"VIQA_{name.upper()}" not in readme]
     assert not missing, f"README.md does not document {missing}"
+
+
+def test_milvus_updates_in_place_only_on_a_server_unless_told(tmp_path: Path) -> None:
+    lite = Settings(backend="milvus", index_dir=tmp_path).milvus_settings()
+    server = Settings(backend="milvus", milvus_uri="http://milvus:19530").milvus_settings()
+    forced = Settings(backend="milvus", index_dir=tmp_path, milvus_in_place=True).milvus_settings()
+    assert lite is not None and server is not None and forced is not None
+    assert (lite.in_place, server.in_place, forced.in_place) == (False, True, True)
