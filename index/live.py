@@ -10,6 +10,7 @@ from corpus.chunk import ChunkSettings
 from corpus.errors import IndexNotFound
 from index.build import check_compatible, chunker_config
 from index.encoder import QueryEncoder
+from index.filters import SearchFilter
 from index.search import Engine, Retriever, SearchConfig, SearchOutcome
 from index.store import IndexVersion, current_version, load_version, published_versions
 
@@ -46,9 +47,11 @@ class LiveIndex:
     def version(self) -> IndexVersion:
         return self._retriever.version
 
-    def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
+    def search(
+        self, query: str, top_k: int, config: SearchConfig | None = None, search_filter: SearchFilter | None = None
+    ) -> SearchOutcome:
         """Return the top passages for `query` from the version being served."""
-        return self._retriever.search(query, top_k, config or self.config)
+        return self._retriever.search(query, top_k, config or self.config, search_filter)
 
     def refresh(self) -> bool:
         """Load the published version if it is newer than the served one; return True if swapped."""

@@ -3,8 +3,9 @@
 A new version is written into its own collections (see index/milvus.py), or, with
 `in_place` (a Milvus server), when it only appends segments to the version its
 collections hold or drops trailing ones, into those collections in place: the new rows
-are inserted and the deleted ones deleted, so an update costs what changed. The alias then moves to the collections holding the published
-version, and collections that hold no version kept on disk are dropped.
+are inserted and the deleted ones deleted, so an update costs what changed. The alias
+then moves to the collections holding the published version, and collections that hold
+no version kept on disk are dropped.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,3 +47,27 @@ def concat_ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.
     counts = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
     begins = np.cumsum(counts) - counts
     return np.repeat(np.asarray(starts, dtype=np.int64) - begins, counts) + np.arange(counts.sum()), begins
+
+
+def rrf_weights(
+    ranking: Ranking, rows: np.ndarray, k: int, estimated_ranks: Callable[[np.ndarray], np.ndarray] | None = None
+) -> np.ndarray:
+    """Return the reciprocal-rank weight of each of `rows` (sorted) in `ranking`.
+
+    A row the ranking misses gets nothing if the ranking is complete (for BM25: it matched
+    no term). Otherwise it ranks below the list: where `estimated_ranks` puts it, or just
+    below (its true rank is no better).
+    """
+    order = np.argsort(ranking.rows, kind="stable")
+    listed = ranking.rows[order]
+    at = np.minimum(np.searchsorted(listed, rows), max(len(listed) - 1, 0))
+    found = listed[at] == rows if len(listed) else np.zeros(len(rows), dtype=bool)
+    position = np.full(len(rows), len(listed), dtype=np.float64)
+    position[found] = order[at[found]]
+    missing = ~found
+    if estimated_ranks is not None and missing.any() and not ranking.complete:
+        position[missing] = np.maximum(estimated_ranks(rows[missing]), len(listed))
+    weights = 1.0 / (k + position + 1)
+    if ranking.complete:
+        weights[missing] = 0.0
+    return weights

@@ -9,6 +9,7 @@ near-duplicates, pick highlights. After the proposals nothing visits every passa
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from corpus.normalize import fold_diacritics
 from index.bm25 import term_hashes
 from index.candidates import CandidateStage, MemoryCandidates, TermMatch
 from index.encoder import QueryEncoder
+from index.filters import FilteredStage, SearchFilter, allowed_rows
 from index.lexical import QUESTION_WORDS, query_terms
 from index.period import PeriodTable, years
-from index.ranking import Ranking, sort_rows
+from index.ranking import Ranking, rrf_weights, sort_rows
 from index.rewrite import QueryRewriter
 from index.store import IndexVersion
 from index.textindex import coverage_terms
@@ -124,9 +126,20 @@ class Retriever:
             PeriodTable.joined([segment.text.periods for segment in version.segments]),
         )
 
-    def search(self, query: str, top_k: int, config: SearchConfig | None = None) -> SearchOutcome:
-        """Return the `top_k` best passages for `query`."""
+    def search(
+        self, query: str, top_k: int, config: SearchConfig | None = None, search_filter: SearchFilter | None = None
+    ) -> SearchOutcome:
+        """Return the `top_k` best passages for `query` (of the documents `search_filter` allows)."""
         config = config or SearchConfig()
+        if not search_filter:
+            return self._search(query, top_k, config, None)
+        allowed = allowed_rows(self.version, search_filter)
+        if not len(allowed):
+            return SearchOutcome([], False, 0.0, None)
+        narrowed = dataclasses.replace(self, candidates=FilteredStage(self.candidates, allowed))
+        return narrowed._search(query, top_k, config, set(allowed.tolist()))
+
+    def _search(self, query: str, top_k: int, config: SearchConfig, allowed: set[int] | None) -> SearchOutcome:
         if not self.candidates.size:
             return SearchOutcome([], False, 0.0, None)
         rewrite = self.rewriter.rewrite(
@@ -161,6 +174,8 @@ class Retriever:
             rows, scores = self._hybrid(query_vector, signals, depth, config)
             order = iter(rows.tolist())
         score_of = dict(zip(rows.tolist(), scores.tolist()))
+        if allowed is not None:  # the unscored rows of a BM25 search, listed after the scored ones
+            order = (row for row in order if row in allowed)
         kept = _dedupe(order, self.version.chunks, top_k, config.max_overlap)
         spans = match.best_sentences(kept)
         hits = [
@@ -200,10 +215,12 @@ class Retriever:
         """
         rows = np.union1d(np.union1d(dense.rows, signals.lexical.rows), signals.sentence.rows)
         k = config.rrf_k
-        lexical = _rrf(signals.match.passages_top(), rows, k)
-        sentence = _rrf(signals.match.sentences_top(), rows, k)
+        lexical = rrf_weights(signals.match.passages_top(), rows, k)
+        sentence = rrf_weights(signals.match.sentences_top(), rows, k)
         ranks = functools.partial(self.candidates.dense_ranks, vector)
-        fused = config.dense_weight * _rrf(dense, rows, k, estimated_ranks=ranks) + config.lexical_weight * lexical
+        fused = (
+            config.dense_weight * rrf_weights(dense, rows, k, estimated_ranks=ranks) + config.lexical_weight * lexical
+        )
         fused = (fused + config.sentence_weight * sentence) * (1.0 + config.period_weight * self._period(signals, rows))
         ranked = sort_rows(rows, fused, complete=True)
         return ranked.rows, ranked.scores
@@ -244,30 +261,6 @@ class Retriever:
         chunk = self.version.chunks[row]
         highlight = sentence or (0, len(chunk.text))
         return Hit(rank, score, chunk, self.version.documents.meta(chunk.doc_id), highlight)
-
-
-def _rrf(
-    ranking: Ranking, rows: np.ndarray, k: int, estimated_ranks: Callable[[np.ndarray], np.ndarray] | None = None
-) -> np.ndarray:
-    """Return the reciprocal-rank weight of each of `rows` (sorted) in `ranking`.
-
-    A row the ranking misses gets nothing if the ranking is complete (for BM25: it matched
-    no term). Otherwise it ranks below the list: where `estimated_ranks` puts it, or just
-    below (its true rank is no better).
-    """
-    order = np.argsort(ranking.rows, kind="stable")
-    listed = ranking.rows[order]
-    at = np.minimum(np.searchsorted(listed, rows), max(len(listed) - 1, 0))
-    found = listed[at] == rows if len(listed) else np.zeros(len(rows), dtype=bool)
-    position = np.full(len(rows), len(listed), dtype=np.float64)
-    position[found] = order[at[found]]
-    missing = ~found
-    if estimated_ranks is not None and missing.any() and not ranking.complete:
-        position[missing] = np.maximum(estimated_ranks(rows[missing]), len(listed))
-    weights = 1.0 / (k + position + 1)
-    if ranking.complete:
-        weights[missing] = 0.0
-    return weights
 
 
 def _then_unscored(rows: np.ndarray, *, complete: bool, size: int, deleted: np.ndarray) -> Iterator[int]:

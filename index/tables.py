@@ -62,6 +62,11 @@ class DocumentTable(Mapping[str, StoredDocument]):
         """Return every live document without its text, in row order."""
         return [record for _, _, record in self._records.values()]
 
+    def placed(self) -> Iterator[tuple[int, DocumentRecord]]:
+        """Yield every live document without its text, with the position of its segment."""
+        for at, _, record in self._records.values():
+            yield at, record
+
     def record(self, doc_id: str) -> tuple[int, int, DocumentRecord] | None:
         """Return where `doc_id` is (segment position, index in the segment) and its record, or None."""
         return self._records.get(doc_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -28,6 +29,7 @@ from service.deps import Config, Live, Searches, SearchLimit
 from service.limits import BoundedBodies
 from service.pool import SearchPool
 from service.schemas import (
+    DEFAULT_TOP_K,
     MAX_QUERY_CHARS,
     MAX_TOP_K,
     READ_ERRORS,
@@ -106,13 +108,18 @@ def _routes() -> APIRouter:
         settings: Config,
         searches: Searches,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="The question.")],
-        top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
+        top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
+        doc_id: Annotated[list[str] | None, Query(description="Only these documents (repeat the parameter).")] = None,
+        published_from: Annotated[dt.date | None, Query(description="Only documents published on or after.")] = None,
+        published_to: Annotated[dt.date | None, Query(description="Only documents published on or before.")] = None,
     ) -> SearchResponse:
-        """Same as POST /search, with the question in `q`."""
+        """Same as POST /search, with the question in `q` and the filters as parameters."""
         if not request.query_params.get("top_k", "5").isdigit():  # "5.0" is a float to POST: the same here
             raise RequestValidationError([{"loc": ("query", "top_k"), "msg": "Input should be a whole number"}])
+        given = {"doc_ids": doc_id, "published_from": published_from, "published_to": published_to}
+        filters = {key: value for key, value in given.items() if value is not None} or None
         try:
-            body = SearchRequest(query=q, top_k=top_k)
+            body = SearchRequest.model_validate({"query": q, "top_k": top_k, "filters": filters})
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         return await searches.run(run_search, live, settings, body)
@@ -164,7 +171,7 @@ def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> Sear
     if tokens > settings.max_query_tokens:
         raise InvalidQuery(f"query is {tokens} tokens long; the limit is {settings.max_query_tokens}")
     started = time.perf_counter()
-    outcome = live.search(body.query, body.top_k)
+    outcome = live.search(body.query, body.top_k, search_filter=body.filters.to_filter() if body.filters else None)
     took_ms = (time.perf_counter() - started) * 1000
     return SearchResponse(
         query=body.query,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from index.live import LiveIndex
 from index.writer import add_document, new_doc_id, recover, remove_document
 from service.cli_bench import add_bench_parser
 from service.cli_eval import add_eval_parser
+from service.schemas import DEFAULT_TOP_K
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"viqa: error: invalid setting: {_first_error(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `viqa ask ... | head` stopped reading: what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails silently too
+        return 0
     except (RetrievalError, OSError, httpx.HTTPError) as exc:
         print(f"viqa: error: {exc}", file=sys.stderr)
         return 1
@@ -75,7 +80,16 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="print the passages that answer a question")
     ask.add_argument("question", help='the question, e.g. "Đảng bộ Khối được thành lập ngày nào?"')
-    ask.add_argument("-k", "--top-k", type=int, default=3, help="number of passages (default 3)")
+    ask.add_argument(
+        "-k",
+        "--top-k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        help=f"number of passages (default {DEFAULT_TOP_K}, as the API)",
+    )
+    ask.add_argument("--doc-id", action="append", dest="doc_ids", help="only this document (repeatable)")
+    ask.add_argument("--from", dest="published_from", help="only documents published on or after YYYY-MM-DD")
+    ask.add_argument("--to", dest="published_to", help="only documents published on or before YYYY-MM-DD")
     ask.add_argument("--json", action="store_true", help="print the HTTP API's JSON response instead of text")
     ask.set_defaults(command=_ask)
 
@@ -242,8 +256,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from service.api import run_search
     from service.schemas import SearchRequest
 
+    given = {"doc_ids": args.doc_ids, "published_from": args.published_from, "published_to": args.published_to}
+    filters = {key: value for key, value in given.items() if value is not None} or None
     try:
-        request = SearchRequest(query=args.question, top_k=args.top_k)
+        request = SearchRequest.model_validate({"query": args.question, "top_k": args.top_k, "filters": filters})
     except ValidationError as exc:
         raise InvalidQuery(_first_error(exc)) from None
     response = run_search(_open_index(settings), settings, request)
@@ -251,6 +267,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(response.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return 0
     width = min(shutil.get_terminal_size().columns, 100)
+    if response.rewritten_query:
+        print(f"Searched as: {response.rewritten_query}")
+    if not response.answerable:
+        print(f"The documents may not answer this (confidence {response.confidence:.2f}); the closest passages:")
+    else:
+        print(f"Answerable (confidence {response.confidence:.2f}).")
+    print()
     if not response.results:
         print("No passages found.")
     for result in response.results:

@@ -5,21 +5,58 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from corpus.documents import DOC_ID_PATTERN
+from index.filters import SearchFilter
 
 MAX_TOP_K = 50
+DEFAULT_TOP_K = 5
+MAX_FILTER_IDS = 1000
 MAX_QUERY_CHARS = 1000  # the ceiling; VIQA_MAX_QUERY_CHARS may set a lower one
 
 
+class SearchFilters(BaseModel):
+    """Which documents may answer; every field given must hold. No match gives no results, not an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_ids: list[str] | None = Field(
+        None, min_length=1, max_length=MAX_FILTER_IDS, description="Only passages of these documents."
+    )
+    published_from: dt.date | None = Field(None, description="Only documents published on or after this day.")
+    published_to: dt.date | None = Field(None, description="Only documents published on or before this day.")
+
+    @field_validator("doc_ids")
+    @classmethod
+    def _valid_ids(cls, value: list[str] | None) -> list[str] | None:
+        for doc_id in value or ():
+            if not DOC_ID_PATTERN.match(doc_id):
+                raise ValueError(f"{doc_id!r} is not a document id (GET /documents lists them)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchFilters:
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise ValueError(f"published_from {self.published_from} is after published_to {self.published_to}")
+        return self
+
+    def to_filter(self) -> SearchFilter:
+        """Return the filter the retriever applies."""
+        ids = frozenset(self.doc_ids) if self.doc_ids is not None else None
+        return SearchFilter(ids, self.published_from, self.published_to)
+
+
 class SearchRequest(BaseModel):
-    """A question and how many passages to return."""
+    """A question, how many passages to return, and which documents may answer."""
 
     query: str = Field(
         min_length=1,
         max_length=MAX_QUERY_CHARS,
         description="The question, in Vietnamese (with or without diacritics) or English.",
     )
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="Number of passages to return.")
+    top_k: int = Field(DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, strict=True, description="Number of passages to return.")
+    filters: SearchFilters | None = Field(None, description="Documents that may answer (default: all).")
 
     @field_validator("query")
     @classmethod

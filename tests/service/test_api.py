@@ -111,3 +111,47 @@ def test_odd_queries_get_an_answer_not_an_error(client: TestClient, query: str) 
     response = client.post("/search", json={"query": query, "top_k": 50})
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["answerable"], bool)
+
+
+def test_filters_narrow_the_ranking_before_top_k(client: TestClient) -> None:
+    chunks = {d["doc_id"]: d["chunk_count"] for d in client.get("/documents").json()["documents"]}
+    question = {"query": "Trụ sở chuyển về Hồ Xuân Hương năm nào?", "top_k": 10}
+    only = client.post("/search", json={**question, "filters": {"doc_ids": ["dai-hoi"]}}).json()["results"]
+    assert {r["citation"]["doc_id"] for r in only} == {"dai-hoi"} and len(only) == chunks["dai-hoi"]
+    later = client.post("/search", json={**question, "filters": {"published_from": "2000-01-01"}}).json()["results"]
+    assert [r["citation"] for r in later] == [r["citation"] for r in only]  # dai-hoi is the one after 2000
+    earlier = client.post("/search", json={**question, "filters": {"published_to": "1999-12-31"}}).json()["results"]
+    assert {r["citation"]["doc_id"] for r in earlier} == {"thanh-lap"} and "18 Hồ Xuân Hương" in earlier[0]["text"]
+    got = client.get(
+        "/search", params={"q": question["query"], "top_k": 10, "doc_id": ["dai-hoi"], "published_to": "2030-01-01"}
+    ).json()["results"]
+    assert [r["citation"] for r in got] == [r["citation"] for r in only]
+
+
+def test_a_filter_matching_nothing_gives_no_results(client: TestClient) -> None:
+    for filters in ({"doc_ids": ["khong-co"]}, {"published_from": "2030-01-01"}):
+        response = client.post("/search", json={"query": FOUNDED, "filters": filters})
+        assert response.status_code == 200 and response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"published_from": "2024-13-01"},
+        {"published_to": "27/01/1994"},
+        {"doc_ids": []},
+        {"doc_ids": ["Not An Id"]},
+        {"doc_id": ["dai-hoi"]},
+        {"published_from": "2024-01-01", "published_to": "2023-01-01"},
+        "dai-hoi",
+    ],
+)
+def test_a_malformed_filter_is_a_422(client: TestClient, filters: object) -> None:
+    response = client.post("/search", json={"query": FOUNDED, "filters": filters})
+    assert response.status_code == 422, response.text
+    assert "filters" in response.text
+
+
+def test_a_malformed_get_filter_is_a_422(client: TestClient) -> None:
+    response = client.get("/search", params={"q": FOUNDED, "published_from": "yesterday"})
+    assert response.status_code == 422 and "published_from" in response.text

@@ -30,7 +30,7 @@ def test_index_then_ask_prints_cited_passages(
 
     code, out, err = run(capsys, *dirs, "ask", "Trụ sở chuyển về số 18 Hồ Xuân Hương năm nào?", "-k", "2")
     assert code == 0, err
-    assert out.startswith("1. [") and "Thành lập Đảng bộ Khối (1994-01-27)" in out
+    assert "\n1. [" in out and "Thành lập Đảng bộ Khối (1994-01-27)" in out
     assert "18 Hồ Xuân Hương" in out and "[thanh-lap]" in out and "2. [" in out
 
 
@@ -43,6 +43,45 @@ def test_ask_json_is_the_api_response(small_corpus: Path, tmp_path: Path, capsys
     assert body["query"] == "Đại hội lần thứ nhất họp khi nào?" and len(body["results"]) == 1
     assert "9 và 10 tháng 2 năm 1996" in body["results"][0]["text"]
     assert "Đại hội" in out  # not escaped
+
+
+def test_ask_says_how_it_searched_and_whether_the_documents_answer(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    code, out, err = run(capsys, *dirs, "ask", "tru so chuyen ve dau nam 2006")
+    assert code == 0, err
+    assert "Searched as: trụ sở chuyển về đâu năm 2006" in out and "(confidence " in out
+    every = json.loads(run(capsys, *dirs, "ask", "--json", "-k", "50", "Đại hội")[1])["results"]
+    default = json.loads(run(capsys, *dirs, "ask", "--json", "Đại hội")[1])["results"]
+    assert len(default) == min(5, len(every))  # the API's default
+    code, out, _ = run(capsys, *dirs, "ask", "Ban Chấp hành nhiệm kỳ 2035 gồm bao nhiêu người ở Đà Nẵng?")
+    assert "may not answer this" in out
+
+
+def test_ask_filters_as_the_api_does(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    code, out, err = run(capsys, *dirs, "ask", "--json", "--doc-id", "dai-hoi", "-k", "10", "Trụ sở ở đâu?")
+    assert code == 0, err
+    assert {r["citation"]["doc_id"] for r in json.loads(out)["results"]} == {"dai-hoi"}
+    code, out, err = run(capsys, *dirs, "ask", "--json", "--to", "2000-01-01", "-k", "10", "Đại hội")
+    assert {r["citation"]["doc_id"] for r in json.loads(out)["results"]} == {"thanh-lap"}
+    code, out, err = run(capsys, *dirs, "ask", "--from", "2020-02-30", "Đại hội")
+    assert code != 0 and "published_from" in err
+
+
+def test_ask_into_a_closed_pipe_prints_no_error(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirs = ("--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index"))
+    run(capsys, *dirs, "index")
+    reader, writer = os.pipe()
+    os.close(reader)  # what `| head` does once it has its lines
+    with open(writer, "w", encoding="utf-8", buffering=1) as closed:  # line-buffered: each line is written at once
+        monkeypatch.setattr(sys, "stdout", closed)
+        code = main([*dirs, "ask", "--json", "Đại hội lần thứ nhất"])
+        _, err = capsys.readouterr()
+    assert code == 0 and err == ""
 
 
 @pytest.mark.parametrize(
