@@ -3,6 +3,12 @@
 A corpus directory holds one pair of files per document. The text file is kept
 exactly as captured; the JSON sidecar gives its title, publication date, author
 and source URL. Adding a document is dropping such a pair into the directory.
+
+A document may also be dropped in as `<doc_id>.md`, `.html`, `.docx` or `.pdf`: its
+text is extracted when the corpus is read (corpus/formats.py), its metadata comes from
+the file and the sidecar, which is then optional and overrides the file. Documents
+added through the CLI or the API are stored as text and sidecar, with the file they
+came from kept as `originals/<doc_id><suffix>` (corpus/originals.py).
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from corpus.clean import CleanedText, clean_text
-from corpus.errors import CorpusError, DocumentTooLarge
+from corpus.errors import CorpusError, DocumentExists, DocumentTooLarge
+from corpus.formats import SUFFIXES, extract
 
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_DOCUMENT_BYTES = 2_000_000
 _META_FIELDS = ("title", "published", "author", "url")
+ORIGINALS = "originals"  # the files documents were added from (corpus/originals.py)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,17 @@ def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
     return DocumentMeta(validate_doc_id(doc_id), title.strip(), date, optional["author"], optional["url"])
 
 
+def require_title_and_date(fields: dict[str, Any], path: Path) -> None:
+    """Raise CorpusError naming `path` and how to give its title or date if `fields` lack them."""
+    missing = [name for name in ("title", "published") if not fields.get(name)]
+    if missing:
+        flags, sidecar = " and ".join(f"--{name}" for name in missing), path.with_suffix(".json").name
+        raise CorpusError(
+            f"{path} has no {' and no '.join(missing)}: give {flags}, or write them in {sidecar} beside it "
+            '({"title": "...", "published": "YYYY-MM-DD"})'
+        )
+
+
 def decode_text(data: bytes, name: str) -> str:
     """Return `data` decoded as UTF-8, or raise CorpusError naming `name`."""
     if len(data) > MAX_DOCUMENT_BYTES:
@@ -128,13 +147,19 @@ def make_document(meta: DocumentMeta, raw: str) -> Document:
     return Document(meta, raw, cleaned)
 
 
-def read_document(text_path: Path) -> Document:
-    """Return the document stored as `text_path` and its JSON sidecar."""
-    doc_id = validate_doc_id(text_path.stem)
-    data = read_sidecar(text_path)
-    if data is None:
-        raise CorpusError(f"{text_path.name} has no metadata file {text_path.with_suffix('.json').name} beside it")
-    raw = decode_text(text_path.read_bytes(), text_path.name)
+def read_document(path: Path) -> Document:
+    """Return the document stored as `path` (its text, or a file of another format) and its JSON sidecar."""
+    doc_id = validate_doc_id(path.stem)
+    data = read_sidecar(path)
+    if path.suffix == ".txt":
+        if data is None:
+            raise CorpusError(f"{path.name} has no metadata file {path.with_suffix('.json').name} beside it")
+        raw = decode_text(path.read_bytes(), path.name)
+    else:
+        extracted = extract(path.read_bytes(), path.name)
+        data = extracted.meta | (data or {})
+        require_title_and_date(data, path)
+        raw = extracted.text
     return make_document(parse_meta(doc_id, data), raw)
 
 
@@ -153,10 +178,23 @@ def read_sidecar(text_path: Path) -> dict[str, Any] | None:
 
 
 def document_paths(corpus_dir: Path) -> list[Path]:
-    """Return the document text files of `corpus_dir`, sorted by id."""
+    """Return the document files of `corpus_dir` (one per id, of any readable format), sorted by id."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus directory {corpus_dir} does not exist (set VIQA_CORPUS_DIR or --corpus-dir)")
-    return sorted(corpus_dir.glob("*.txt"))
+    by_id: dict[str, Path] = {}
+    for path in sorted(corpus_dir.iterdir()):
+        if path.suffix not in SUFFIXES or path.name.startswith(".") or not path.is_file():
+            continue
+        if path.stem in by_id:
+            raise CorpusError(f"{by_id[path.stem].name} and {path.name} are both document {path.stem!r}: keep one")
+        by_id[path.stem] = path
+    return [by_id[doc_id] for doc_id in sorted(by_id)]
+
+
+def source_path(corpus_dir: Path, doc_id: str) -> Path | None:
+    """Return the file document `doc_id` is read from, or None if there is none."""
+    found = [corpus_dir / f"{doc_id}{suffix}" for suffix in SUFFIXES if (corpus_dir / f"{doc_id}{suffix}").is_file()]
+    return found[0] if found else None
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:
@@ -177,35 +215,42 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
 def pipeline_fingerprint() -> str:
     """Return a hash of the code that turns documents into chunks; a change means re-chunking."""
     digest = hashlib.sha256()
-    for name in ("normalize.py", "tcvn3.py", "clean.py", "chunk.py", "documents.py"):
+    for name in ("normalize.py", "tcvn3.py", "clean.py", "chunk.py", "documents.py", "formats.py"):
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
 
 def write_sidecar(corpus_dir: Path, doc_id: str, meta: dict[str, Any]) -> None:
     """Store a document's metadata; write it before the text (a text without its sidecar fails the load)."""
-    _write_atomic(corpus_dir / f"{doc_id}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    write_atomic(corpus_dir / f"{doc_id}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
 
 
 def write_text(corpus_dir: Path, doc_id: str, raw: str) -> None:
     """Store a document's text as published."""
-    _write_atomic(corpus_dir / f"{doc_id}.txt", raw)
+    write_atomic(corpus_dir / f"{doc_id}.txt", raw)
 
 
 def stored_content(corpus_dir: Path, doc_id: str) -> tuple[dict[str, Any], str] | None:
     """Return a document's sidecar object and text as stored, or None if it has no text file."""
     text_path = corpus_dir / f"{doc_id}.txt"
     if not text_path.exists():
+        other = source_path(corpus_dir, doc_id)
+        if other is not None:  # written by hand, so changed by hand: the write API could not put it back
+            raise DocumentExists(
+                f"document {doc_id!r} is the file {other.name} in the corpus directory; "
+                "change or remove that file there and run `viqa index`"
+            )
         return None
     return read_sidecar(text_path) or {}, decode_text(text_path.read_bytes(), text_path.name)
 
 
 def corpus_debris(corpus_dir: Path) -> list[Path]:
-    """Return files a crashed write left behind: temporary files, and sidecars without their text."""
+    """Return files a crashed write left behind: temporary files, sidecars and originals without their text."""
     if not corpus_dir.is_dir():
         return []
     temporary = [p for p in corpus_dir.glob(".*.tmp") if p.is_file()]
-    orphans = [p for p in corpus_dir.glob("*.json") if not p.with_suffix(".txt").exists()]
+    orphans = [p for p in corpus_dir.glob("*.json") if source_path(corpus_dir, p.stem) is None]
+    orphans += [p for p in corpus_dir.glob(f"{ORIGINALS}/*") if source_path(corpus_dir, p.stem) is None]
     return sorted(temporary + orphans)
 
 
@@ -218,11 +263,12 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, content: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Replace `path` with `content` whole or not at all, durably."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8") if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -31,6 +31,7 @@ from corpus.documents import (
     DocumentMeta,
     corpus_debris,
     make_document,
+    source_path,
     stored_content,
     validate_doc_id,
     write_sidecar,
@@ -72,7 +73,7 @@ def new_doc_id(corpus_dir: Path, title: str, published: str) -> str:
     words = re.sub(r"[^a-z0-9]+", "-", fold_diacritics(title).lower()).strip("-")
     base = f"{published}-{words}"[:_MAX_SLUG].rstrip("-")
     candidate, n = base, 1
-    while (corpus_dir / f"{candidate}.txt").exists():
+    while source_path(corpus_dir, candidate) is not None:
         n += 1
         candidate = f"{base}-{n}"
     return validate_doc_id(candidate)

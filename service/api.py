@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -21,6 +21,8 @@ from starlette.types import Scope
 
 from corpus.documents import DocumentMeta
 from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
+from corpus.formats import MEDIA_TYPES
+from corpus.originals import original_path
 from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder, cores
 from index.live import LiveIndex
@@ -137,6 +139,23 @@ def _routes() -> APIRouter:
         if stored is None:
             raise DocumentNotFound(f"no document {doc_id!r}; GET /documents lists them")
         return DocumentDetail(**_summary(stored.meta, stored.chunk_count).model_dump(), text=stored.text)
+
+    @router.get(
+        "/documents/{doc_id}/source",
+        response_class=FileResponse,
+        responses={**errors_of(404), 200: {"description": "The file the document was added from."}},
+    )
+    def get_source(doc_id: str, live: Live, settings: Config) -> FileResponse:
+        """Return the file the document came from (.docx, .pdf, .html, .md or its text), for a reader to open."""
+        path = original_path(settings.corpus_dir, doc_id) if live.version.documents.get(doc_id) else None
+        if path is None:
+            raise DocumentNotFound(f"no document {doc_id!r}; GET /documents lists them")
+        media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+        # an uploaded page must not run scripts as this service (whose pages may hold the admin token)
+        guard = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+        return FileResponse(
+            path, media_type=media, filename=path.name, content_disposition_type="inline", headers=guard
+        )
 
     @router.get("/health", response_model=Health)
     async def health(live: Live, searches: Searches) -> Health:

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from corpus.documents import DOC_ID_PATTERN, decode_text, parse_meta, read_sidecar
+from corpus.documents import DOC_ID_PATTERN, parse_meta, read_sidecar, require_title_and_date
 from corpus.errors import CorpusError, InvalidQuery, RetrievalError
+from corpus.originals import drop_originals, keep_original, read_file
 from index.build import UpdateReport, needs_rebuild, optimize_index, update_index
 from index.check import differences
 from index.embed import Embedder, load_embedder
@@ -25,6 +26,7 @@ from index.live import LiveIndex
 from index.writer import add_document, new_doc_id, recover, remove_document
 from service.cli_bench import add_bench_parser
 from service.cli_eval import add_eval_parser
+from service.cli_progress import ProgressLines
 from service.schemas import DEFAULT_TOP_K
 from service.settings import Settings
 
@@ -95,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add = commands.add_parser("add", help="add documents to the corpus and update the index")
     add.add_argument(
-        "files", nargs="+", type=Path, help="UTF-8 text files; metadata from flags or a <name>.json beside each"
+        "files",
+        nargs="+",
+        type=Path,
+        help=".txt, .md, .html, .docx or .pdf files; metadata from each file, a <name>.json beside it, or flags",
     )
     add.add_argument("--title", help="title (one file only; else from <name>.json)")
     add.add_argument("--published", help="publication date YYYY-MM-DD (one file only)")
@@ -144,9 +149,13 @@ def _update(settings: Settings, embedder: Embedder, full: bool = False) -> Updat
     from tqdm import tqdm
 
     _recover(settings, embedder)
+    lines = ProgressLines()  # a log (not a terminal) gets a line now and then instead of the bar
     with tqdm(total=0, unit="chunk", desc="embedding", disable=None, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
+            if bar.disable:
+                lines.update(done, total)
+                return
             bar.total = total
             bar.update(done - bar.n)
 
@@ -172,27 +181,29 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     for path in args.files:
         if not path.is_file():
             raise CorpusError(f"{path} is not a file")
-        fields = (read_sidecar(path) or {}) | {k: v for k, v in flags.items() if v is not None}
-        checked = parse_meta("new", fields)
+        given = (read_sidecar(path) or {}) | {k: v for k, v in flags.items() if v is not None}
+        document = read_file(path.read_bytes(), str(path), given)
+        require_title_and_date(document.fields, path)
+        checked = parse_meta("new", document.fields)
         stem = path.stem.lower()
         doc_id = (
             stem
             if DOC_ID_PATTERN.match(stem)
             else new_doc_id(settings.corpus_dir, checked.title, str(checked.published))
         )
-        meta = parse_meta(doc_id, fields)
-        raw = decode_text(path.read_bytes(), str(path))
+        meta = parse_meta(doc_id, document.fields)
         written = add_document(
             settings.corpus_dir,
             settings.index_dir,
             embedder,
             settings.chunk_settings(),
             meta,
-            raw,
+            document.raw,
             replace=args.replace,
             dense=settings.dense_settings(),
             milvus=settings.milvus_settings(),
         )
+        keep_original(settings.corpus_dir, written.doc_id, document)
         verb = "already stored as" if written.outcome == "unchanged" else "added"
         print(f"{verb} {written.doc_id}: {_describe(written.report)}")
     return 0
@@ -208,6 +219,7 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         dense=settings.dense_settings(),
         milvus=settings.milvus_settings(),
     )
+    drop_originals(settings.corpus_dir, args.doc_id)
     print(f"removed {args.doc_id}: {_describe(written.report)}")
     return 0
 

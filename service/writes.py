@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from corpus.documents import MAX_DOCUMENT_BYTES, decode_text, parse_meta, validate_doc_id
+from corpus.documents import MAX_DOCUMENT_BYTES, parse_meta, validate_doc_id
 from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson
+from corpus.originals import FileDocument, drop_originals, keep_original, read_file
 from index.embed import Embedder
 from index.writer import Written, add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
@@ -46,9 +47,14 @@ _BODY = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "required": ["file", "title", "published"],
+                "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "UTF-8 text file"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "the document: .txt (UTF-8), .md, .html, .docx or .pdf (with a text layer); "
+                        "title and date may come from the file",
+                    },
                     "title": {"type": "string"},
                     "published": {"type": "string", "description": "YYYY-MM-DD"},
                     "author": {"type": "string"},
@@ -84,9 +90,10 @@ def write_routes() -> APIRouter:
         A retry with the same `Idempotency-Key` gets the first answer; a document whose
         metadata and text are already stored is answered with 200 and its id, not added twice.
         """
-        fields, raw = await _read_document(request)
-        meta = parse_meta("new", fields)  # the writer gives it an unused id under its lock
-        written = await _in_writer(add_document, settings, embedder, meta, raw, new_id=True, key=key)
+        document = await _read_document(request)
+        meta = parse_meta("new", document.fields)  # the writer gives it an unused id under its lock
+        written = await _in_writer(add_document, settings, embedder, meta, document.raw, new_id=True, key=key)
+        keep_original(settings.corpus_dir, written.doc_id, document)
         if written.outcome == "unchanged":
             response.status_code = 200
         return await _result(written, live)
@@ -101,9 +108,10 @@ def write_routes() -> APIRouter:
         key: IdempotencyKey = None,
     ) -> DocumentWriteResult:
         """Replace a document's text and metadata."""
-        fields, raw = await _read_document(request)
-        meta = parse_meta(validate_doc_id(doc_id), fields)
-        written = await _in_writer(add_document, settings, embedder, meta, raw, replace=True, key=key)
+        document = await _read_document(request)
+        meta = parse_meta(validate_doc_id(doc_id), document.fields)
+        written = await _in_writer(add_document, settings, embedder, meta, document.raw, replace=True, key=key)
+        keep_original(settings.corpus_dir, written.doc_id, document)
         return await _result(written, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
@@ -112,6 +120,7 @@ def write_routes() -> APIRouter:
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
         written = await _in_writer(remove_document, settings, embedder, doc_id, key=key)
+        drop_originals(settings.corpus_dir, doc_id)
         return await _result(written, live)
 
     return router
@@ -151,8 +160,8 @@ async def _result(written: Written, live: Live) -> DocumentWriteResult:
     )
 
 
-async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
-    """Return (metadata fields, text) from a JSON body or a multipart upload."""
+async def _read_document(request: Request) -> FileDocument:
+    """Return the document of a JSON body or of a multipart upload (.txt, .md, .html, .docx or .pdf)."""
     length = request.headers.get("content-length", "")
     if not length.isdigit():
         # Without a length the body could only be bounded by reading it; clients send one.
@@ -166,10 +175,14 @@ async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
         form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS))
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise CorpusError("multipart upload needs a 'file' field holding the UTF-8 text")
-        raw = decode_text(await upload.read(MAX_REQUEST_BYTES), "the uploaded file")
-        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-        return {k: v or None for k, v in fields.items()}, raw
+            raise CorpusError("multipart upload needs a 'file' field holding the document")
+        given = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v}
+        name = upload.filename or "upload.txt"
+        document = await run_in_threadpool(read_file, await upload.read(MAX_REQUEST_BYTES), name, given)
+        missing = [field for field in ("title", "published") if not document.fields.get(field)]
+        if missing:
+            raise CorpusError(f"{name} has no {' and no '.join(missing)} in it: send them as form fields")
+        return document
     if content_type.startswith("application/json"):
         try:
             body = DocumentIn.model_validate(json.loads(await request.body()))
@@ -182,5 +195,5 @@ async def _read_document(request: Request) -> tuple[dict[str, Any], str]:
             raise CorpusError(problems) from None
         if len(body.text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
             raise DocumentTooLarge(f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
-        return body.model_dump(exclude={"text"}), body.text
+        return FileDocument(body.model_dump(exclude={"text"}), body.text, b"", ".txt")
     raise HTTPException(415, "send the document as application/json or multipart/form-data")

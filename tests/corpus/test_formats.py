@@ -1,18 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import unicodedata
-from pathlib import Path
 
-import docx
 import pytest
-from pypdf import PdfWriter
 
 from corpus.chunk import ChunkSettings, split_into_chunks
 from corpus.documents import DocumentMeta, make_document
 from corpus.errors import CorpusError
 from corpus.formats import SUFFIXES, Extracted, NoTextLayer, extract
+from tests.files import blank_pdf, docx_bytes, pdf_bytes
 
 INTRO = "Đảng bộ Khối các cơ quan thành phố được thành lập ngày 27-01-1994."
 MEMBERS = "Lúc mới thành lập có 59 tổ chức đảng cơ sở với 2.522 đảng viên."
@@ -25,24 +22,16 @@ def _lines(extracted: Extracted) -> list[str]:
 
 
 def _docx() -> bytes:
-    document = docx.Document()
-    document.add_heading("I. Quá trình hình thành", level=1)
-    document.add_paragraph(INTRO)
-    paragraph = document.add_paragraph("Lúc mới thành lập có 59 tổ chức đảng cơ sở ")
-    paragraph.add_run("với 2.522 đảng viên.").bold = True
-    table = document.add_table(rows=2, cols=3)
-    for cell, text in zip(table.rows[0].cells, ["Năm", "Tổ chức đảng", "Đảng viên"]):
-        cell.text = text
-    for cell, text in zip(table.rows[1].cells, ["1994", "59", "2.522"]):
-        cell.text = text
-    document.add_heading("II. Trụ sở", level=1)
-    document.add_paragraph(OFFICE)
-    props = document.core_properties
-    props.title, props.author = "Lịch sử Đảng bộ Khối", "Ban Tuyên giáo"
-    props.created = dt.datetime(2024, 1, 16, 9, 30)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
+    blocks = [
+        ("heading", "I. Quá trình hình thành"),
+        ("paragraph", INTRO),
+        ("paragraph", MEMBERS),
+        ("table", "Năm|Tổ chức đảng|Đảng viên;1994|59|2.522"),
+        ("heading", "II. Trụ sở"),
+        ("paragraph", OFFICE),
+    ]
+    created = dt.datetime(2024, 1, 16, 9, 30)
+    return docx_bytes(blocks, title="Lịch sử Đảng bộ Khối", author="Ban Tuyên giáo", created=created)
 
 
 def test_docx_keeps_paragraphs_headings_and_table_rows_in_order() -> None:
@@ -67,40 +56,13 @@ def test_docx_text_goes_through_the_pipeline_with_its_sections() -> None:
     assert OFFICE in chunks[1].text
 
 
-def _font() -> Path:
-    system = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-    if system.exists():
-        return system
-    import matplotlib  # ships DejaVu Sans, which has the Vietnamese letters
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-
-
 def _pdf() -> bytes:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(TTFont("DejaVuSans", str(_font())))
-    out = io.BytesIO()
-    pdf = canvas.Canvas(out)
     pages = [
         ["I. Quá trình hình thành", INTRO, "Lúc mới thành lập có 59 tổ chức đảng cơ sở", "với 2.522 đảng viên."],
         ["II. Trụ sở", OFFICE],
     ]
-    for lines in pages:
-        pdf.setFont("DejaVuSans", 11)
-        for i, line in enumerate(lines):
-            pdf.drawString(72, 760 - 16 * i, line)
-        pdf.showPage()
-    pdf.save()
-    writer = PdfWriter(clone_from=io.BytesIO(out.getvalue()))
-    writer.add_metadata(
-        {"/Title": "Lịch sử Đảng bộ Khối", "/Author": "Ban Tuyên giáo", "/CreationDate": "D:20240116093000+07'00'"}
-    )
-    final = io.BytesIO()
-    writer.write(final)
-    return final.getvalue()
+    info = {"/Title": "Lịch sử Đảng bộ Khối", "/Author": "Ban Tuyên giáo", "/CreationDate": "D:20240116093000+07'00'"}
+    return pdf_bytes(pages, info)
 
 
 def test_pdf_text_layer_comes_out_page_by_page_with_lines_rejoined() -> None:
@@ -110,12 +72,8 @@ def test_pdf_text_layer_comes_out_page_by_page_with_lines_rejoined() -> None:
 
 
 def test_pdf_without_text_layer_says_it_needs_ocr() -> None:
-    writer = PdfWriter()
-    writer.add_blank_page(595, 842)
-    out = io.BytesIO()
-    writer.write(out)
     with pytest.raises(NoTextLayer, match=r"scan\.pdf has no text layer.*OCR") as info:
-        extract(out.getvalue(), "scan.pdf")
+        extract(blank_pdf(), "scan.pdf")
     assert isinstance(info.value, CorpusError)
 
 

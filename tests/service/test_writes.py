@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from corpus.chunk import ChunkSettings
 from corpus.documents import corpus_fingerprint
 from index.build import update_index
 from index.encoder import QueryEncoder
@@ -19,35 +17,10 @@ from index.live import LiveIndex
 from service.api import create_app
 from service.settings import Settings
 from tests.conftest import THIRD, KeywordEmbedder, write_document
+from tests.service.conftest import AUTH, TOKEN, WRITE_CHUNKS, writer_client
 
-TOKEN = "s3cret-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SMALL = ChunkSettings(max_tokens=40)  # the default overlap, as the app's settings have
+SMALL = WRITE_CHUNKS
 NEW = {"title": "Công đoàn Viên chức", "published": "2004-05-19", "text": THIRD[3], "author": "Công đoàn"}
-
-
-def _client(settings: Settings) -> TestClient:
-    embedder = KeywordEmbedder()
-    update_index(settings.corpus_dir, settings.index_dir, embedder, SMALL, milvus=settings.milvus_settings())
-    live = LiveIndex(settings.index_dir, QueryEncoder(embedder), SMALL, engine=settings.engine())
-    return TestClient(create_app(settings, live, writer_embedder=embedder))
-
-
-@pytest.fixture(params=["faiss", "milvus"])
-def admin(request: pytest.FixtureRequest, small_corpus: Path, tmp_path: Path) -> Iterator[TestClient]:
-    """The app with writes enabled, on each backend (Milvus: Milvus Lite in the index directory)."""
-    if request.param == "milvus":
-        pytest.importorskip("milvus_lite")
-    settings = Settings(
-        corpus_dir=small_corpus,
-        index_dir=tmp_path / "index",
-        chunk_max_tokens=40,
-        admin_token=TOKEN,
-        reload_interval=0.1,
-        backend=request.param,
-    )
-    with _client(settings) as client:
-        yield client
 
 
 def _state(client: TestClient) -> tuple[str, str]:
@@ -176,7 +149,7 @@ def test_write_endpoints_need_the_token(admin: TestClient) -> None:
 
 
 def test_write_endpoints_are_disabled_without_a_configured_token(small_settings: Settings) -> None:
-    with _client(small_settings) as client:
+    with writer_client(small_settings) as client:
         before = _state(client)
         response = client.post("/documents", json=NEW, headers=AUTH)
         assert response.status_code == 403 and "VIQA_ADMIN_TOKEN" in response.json()["detail"]
