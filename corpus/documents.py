@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from corpus.clean import CleanedText, clean_text
-from corpus.errors import CorpusError, DocumentExists, DocumentTooLarge
+from corpus.errors import CorpusError, DocumentExists
 from corpus.formats import SUFFIXES, extract
+from corpus.legacy import decode_document
 
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -116,13 +117,8 @@ def require_title_and_date(fields: dict[str, Any], path: Path) -> None:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Return `data` decoded as UTF-8, or raise CorpusError naming `name`."""
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise DocumentTooLarge(f"{name} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+    """Return the text of `data`, legacy encodings (VNI, VISCII) converted, or raise CorpusError naming `name`."""
+    return decode_document(data, name)
 
 
 def check_text(text: str, what: str) -> str:
@@ -215,7 +211,7 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
 def pipeline_fingerprint() -> str:
     """Return a hash of the code that turns documents into chunks; a change means re-chunking."""
     digest = hashlib.sha256()
-    for name in ("normalize.py", "tcvn3.py", "clean.py", "chunk.py", "documents.py", "formats.py"):
+    for name in ("normalize.py", "tcvn3.py", "clean.py", "chunk.py", "documents.py", "formats.py", "legacy.py"):
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 

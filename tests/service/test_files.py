@@ -133,3 +133,23 @@ def test_viqa_add_reads_a_word_file_and_keeps_it(
     assert answer in json.loads(capsys.readouterr().out)["results"][0]["highlight"]["text"]
     assert main([*dirs, "remove", "hoi-thi"]) == 0
     assert not (small_corpus / "originals" / name).exists()
+
+
+def test_legacy_encoded_files_are_converted_and_found(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.corpus.test_legacy import viscii, vni
+
+    (small_corpus / "thu-vien.txt").write_bytes(vni(BOOKS).encode("cp1252"))  # VNI, as a VNI font typed it
+    (small_corpus / "bong-da.txt").write_bytes(viscii(FOOTBALL))
+    for doc_id, title in (("thu-vien", "Thư viện số"), ("bong-da", "Giải bóng đá")):
+        sidecar = {"title": title, "published": "2022-03-15"}
+        (small_corpus / f"{doc_id}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    (tmp_path / "rac.txt").write_bytes(b"\xff\xfe\x81\x8d\x8f\x90 \x9d\x81\x8d\n")
+    dirs = ["--corpus-dir", str(small_corpus), "--index-dir", str(tmp_path / "index")]
+    for kind, doc_id, text in (("pdf", "thu-vien", BOOKS), ("html", "bong-da", FOOTBALL)):
+        assert main([*dirs, "ask", "--json", "-k", "1", FILES[kind][3]]) == 0, capsys.readouterr().err
+        [top] = json.loads(capsys.readouterr().out)["results"]
+        assert top["citation"]["doc_id"] == doc_id and top["text"] == text
+    code = main([*dirs, "add", str(tmp_path / "rac.txt"), "--title", "Rác", "--published", "2022-01-01"])
+    assert code == 1 and "rac.txt line 1: not UTF-8 text" in capsys.readouterr().err
