@@ -8,8 +8,8 @@ import pytest
 from corpus.chunk import ChunkSettings
 from index.build import update_index
 from index.encoder import QueryEncoder
-from index.ranking import Ranking
-from index.search import Retriever, SearchConfig, _rrf
+from index.ranking import Ranking, rrf_weights
+from index.search import Retriever, SearchConfig
 from index.store import load_version
 from tests.conftest import KeywordEmbedder, write_document
 
@@ -84,12 +84,12 @@ def test_rrf_ranks_listed_rows_and_places_the_others_just_below() -> None:
     ranking = Ranking(np.array([2, 1]), np.array([3.0, 1.0]), complete=True)
     rows = np.array([0, 1, 2, 3])
     # A list that holds every row that scores (a BM25 list): the others matched nothing.
-    assert np.allclose(_rrf(ranking, rows, 60), [0, 1 / 62, 1 / 61, 0])
+    assert np.allclose(rrf_weights(ranking, rows, 60), [0, 1 / 62, 1 / 61, 0])
     # A list cut at its length: a row it misses weighs as the next rank (its true rank is no better)...
     cut = Ranking(ranking.rows, ranking.scores, complete=False)
-    assert np.allclose(_rrf(cut, rows, 60), [1 / 63, 1 / 62, 1 / 61, 1 / 63])
+    assert np.allclose(rrf_weights(cut, rows, 60), [1 / 63, 1 / 62, 1 / 61, 1 / 63])
     # ...or as the rank estimated for it, never above the list.
-    assert np.allclose(_rrf(cut, rows, 60, lambda r: np.array([500.0, 0.0])), [1 / 561, 1 / 62, 1 / 61, 1 / 63])
+    assert np.allclose(rrf_weights(cut, rows, 60, lambda r: np.array([500.0, 0.0])), [1 / 561, 1 / 62, 1 / 61, 1 / 63])
 
 
 def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
@@ -113,3 +113,15 @@ def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
 
     assert ranking(0.0)[1] != "z-noi-lam-viec"  # it shares no word with the query
     assert ranking(0.5)[:2] == ["a-tru-so", "z-noi-lam-viec"]
+
+
+def test_an_english_question_whose_subject_the_glossary_lacks_is_left_to_the_dense_path(
+    retriever: Retriever,
+) -> None:
+    # "how many" alone would send BM25 to every passage with a figure; an added document
+    # about football is found by the multilingual embedding, not by "bao nhiêu".
+    glossary = retriever.rewriter.glossary
+    assert glossary.translate("How many teams played in the football tournament?") is None
+    assert glossary.translate("How many party members were there?") == "bao nhiêu số đảng viên"
+    outcome = retriever.search("How many teams played in the football tournament?", 1)
+    assert outcome.rewritten_query is None
