@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from corpus.errors import InvalidQuery
+from corpus.errors import InvalidQuery, RetrievalError
 from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.live import LiveIndex
 from index.search import MODES
@@ -43,11 +43,18 @@ def _eval(args: argparse.Namespace, settings: Settings, open_index: Callable[[Se
     suites: list[SuiteResult] = []
     context: dict[str, Any] = {"questions": str(args.questions)}
     if args.url:
-        with httpx.Client(base_url=args.url, timeout=30) as client:
-            backend, documents = http_backend(client)
+        url = args.url if "://" in args.url else f"http://{args.url}"  # "localhost:8000" means the usual thing
+        with httpx.Client(base_url=url, timeout=30) as client:
+            try:
+                backend, documents = http_backend(client)
+            except httpx.TransportError as exc:
+                raise RetrievalError(
+                    f"could not reach the service at {url} ({exc}); start it with `viqa serve`, "
+                    "or drop --url to evaluate in-process"
+                ) from None
             _warn_unmatched(questions, documents)
-            suites.append(run_suite(args.url, questions, backend, documents))
-            context |= {"url": args.url, "health": client.get("/health").json()}
+            suites.append(run_suite(url, questions, backend, documents))
+            context |= {"url": url, "health": client.get("/health").json()}
     else:
         modes = _choices(args.modes, MODES, "--modes")
         embedders = args.embedders.split(",") if args.embedders else [settings.embedder]

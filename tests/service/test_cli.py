@@ -27,6 +27,7 @@ def test_index_then_ask_prints_cited_passages(
     code, out, err = run(capsys, *dirs, "index")
     assert code == 0, err
     assert "2 documents" in out and "embedded" in out
+    assert "viqa: embedded " in err and " chunks/s, about 0 s left" in err  # a log, not a terminal: lines
 
     code, out, err = run(capsys, *dirs, "ask", "Trụ sở chuyển về số 18 Hồ Xuân Hương năm nào?", "-k", "2")
     assert code == 0, err
@@ -188,9 +189,19 @@ def test_add_refuses_bad_metadata_before_writing(
     assert code == 1 and "not a date" in err
     code, _, err = run(capsys, *dirs, "add", str(source), str(source), "--title", "T")
     assert code == 1 and "one file" in err
+    code, _, err = run(capsys, *dirs, "add", str(source), "--published", "2025-01-01")
+    assert code == 1 and f"{source} has no title: give --title, or write them in x.json beside it" in err
     assert sorted(p.name for p in small_corpus.iterdir()) == [
         "dai-hoi.json",
         "dai-hoi.txt",
         "thanh-lap.json",
         "thanh-lap.txt",
     ]
+
+
+def test_eval_url_without_a_server_names_it_and_says_what_to_run(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code, _, err = run(capsys, "eval", "--url", f"127.0.0.1:{port}")  # no scheme: http:// is meant
+    assert code == 1 and f"could not reach the service at http://127.0.0.1:{port}" in err and "viqa serve" in err
