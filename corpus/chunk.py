@@ -52,6 +52,11 @@ class _Span:
     paragraph: int
 
 
+def is_heading(line: str) -> bool:
+    """Return True when `line` opens a section ("II. Trụ sở")."""
+    return bool(_HEADING.match(line))
+
+
 def approximate_tokens(text: str) -> int:
     """Return a tokenizer-free estimate: Vietnamese syllables cost ~1.5 subword tokens."""
     return 2 + (3 * len(text.split()) + 1) // 2
@@ -102,7 +107,7 @@ def _sections(
     for number, line in enumerate(text.split("\n"), start=1):
         start, end = offset, offset + len(line)
         offset = end + 1
-        if _HEADING.match(line):
+        if is_heading(line):
             if spans:
                 yield heading, spans
             heading = line

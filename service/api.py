@@ -49,6 +49,8 @@ from service.schemas import (
     errors_of,
 )
 from service.settings import Settings
+from service.web.apidocs import install_docs
+from service.web.pages import page_routes, static_files
 from service.writes import MAX_REQUEST_BYTES, write_routes
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
         title="viqa",
         summary="Question answering retrieval over Vietnamese documents, with citations.",
         lifespan=lifespan,
+        docs_url=None,  # served from bundled assets instead of a CDN (service/web/apidocs.py)
+        redoc_url=None,
         responses={422: {"model": ErrorResponse, "description": "A field is missing or invalid."}},
     )
     app.state.limits = settings.limits()
@@ -92,6 +96,9 @@ def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedde
     _install_error_handlers(app)
     app.include_router(_routes())
     app.include_router(write_routes())
+    install_docs(app)
+    app.mount("/static", static_files, name="static")
+    app.include_router(page_routes())
     return app
 
 
