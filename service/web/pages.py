@@ -25,6 +25,8 @@ from service.web.text import document_blocks
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# The pages run only their own scripts and styles: nothing inline, nothing from elsewhere.
+SAME_ORIGIN = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"}
 static_files = StaticFiles(directory=HERE / "static")
 
 
@@ -48,7 +50,7 @@ def page_routes() -> APIRouter:
                 context["error"], status = exc.errors()[0]["msg"], 422
             except RetrievalError as exc:
                 context["error"], status = str(exc), 422
-        return templates.TemplateResponse(request, "search.html", context, status_code=status)
+        return _page(request, "search.html", context, status)
 
     @router.get("/documents/{doc_id}/view", response_class=HTMLResponse)
     def document_page(
@@ -57,16 +59,16 @@ def page_routes() -> APIRouter:
         stored = live.version.documents.get(doc_id)
         if stored is None:
             missing = {"message": f"Không có tài liệu “{doc_id}”.", "back": "/library"}
-            return templates.TemplateResponse(request, "missing.html", missing, status_code=404)
+            return _page(request, "missing.html", missing, 404)
         cited = (start, end) if start is not None and end is not None and 0 <= start < end <= len(stored.text) else None
         context: dict[str, Any] = {"meta": stored.meta, "blocks": document_blocks(stored.text, cited)}
-        return templates.TemplateResponse(request, "document.html", context)
+        return _page(request, "document.html", context)
 
     @router.get("/library", response_class=HTMLResponse)
     def library_page(request: Request, live: Live, settings: Config) -> HTMLResponse:
         records = sorted(live.version.documents.records(), key=lambda r: (r.meta.published, r.meta.title), reverse=True)
         context = {"records": records, "writes": settings.admin_token is not None}
-        return templates.TemplateResponse(request, "library.html", context)
+        return _page(request, "library.html", context)
 
     @router.get("/evaluation", response_class=HTMLResponse)
     def evaluation_page(request: Request, settings: Config) -> HTMLResponse:
@@ -79,9 +81,13 @@ def page_routes() -> APIRouter:
                 "side_by_side": charts.configurations_side_by_side(runs),
                 "tradeoff": [(run["name"], charts.abstention_tradeoff(run)) for run in runs],
             }
-        return templates.TemplateResponse(request, "evaluation.html", context)
+        return _page(request, "evaluation.html", context)
 
     return router
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=SAME_ORIGIN)
 
 
 def latest_report(reports_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:

@@ -16,6 +16,7 @@ QUESTION = "Trụ sở chuyển về Hồ Xuân Hương năm nào?"
 def test_the_search_page_renders_results_without_javascript(client: TestClient) -> None:
     page = client.get("/", params={"q": QUESTION, "k": 3})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
     html = page.text
     assert '<html lang="vi">' in html and "<main" in html and '<label for="q">' in html
     assert html.count('<li class="result">') == 3 and f'value="{QUESTION}"' in html

@@ -2,6 +2,9 @@
 "use strict";
 (() => {
   const KEY = "viqa-admin-token";
+  // Shown only here: without this script the forms could not keep the token out of URLs.
+  document.getElementById("admin").hidden = false;
+  for (const button of document.querySelectorAll("button.remove")) button.hidden = false;
   const status = document.getElementById("admin-status");
   const tokenInput = document.getElementById("token");
   const upload = document.getElementById("upload-form");
