@@ -87,3 +87,10 @@ class Overloaded(RetrievalError):
 
     status = 503
     headers = {"Retry-After": "1"}
+
+
+class NotReady(RetrievalError):
+    """The service is starting: no index version is loaded yet (or loading it failed)."""
+
+    status = 503
+    headers = {"Retry-After": "5"}

@@ -18,6 +18,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ class QueryEncoder:
         self._stopping = False
         self._counts = {"inferences": 0, "embedded": 0, "failures": 0}
         self._workers: list[threading.Thread] = []  # started by the first query that needs the model
+        self.on_batch: Callable[[int], None] | None = None  # told the size of each model call (metrics)
 
     def submit(self, text: str) -> Future[np.ndarray]:
         """Return a future of the query vector of `text` (done at once on a cache hit)."""
@@ -185,6 +187,8 @@ class QueryEncoder:
             outcomes.append((job.future, vector))
 
     def _infer(self, texts: list[str]) -> np.ndarray:
+        if self.on_batch is not None:
+            self.on_batch(len(texts))
         try:
             vectors = np.array(self.embedder.embed_queries(texts), dtype=np.float32)
         except Exception:

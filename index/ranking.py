@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,3 +71,11 @@ def rrf_weights(
     if ranking.complete:
         weights[missing] = 0.0
     return weights
+
+
+def then_unscored(rows: np.ndarray, *, complete: bool, size: int, deleted: np.ndarray) -> Iterator[int]:
+    """Yield `rows`, then, if they are every row that scores, the others but `deleted` in row order (score 0)."""
+    yield from rows.tolist()
+    if complete:
+        listed = set(rows.tolist()) | set(deleted.tolist())
+        yield from (row for row in range(size) if row not in listed)

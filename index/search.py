@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, cast
 
 import numpy as np
@@ -26,10 +27,11 @@ from index.encoder import QueryEncoder
 from index.filters import FilteredStage, SearchFilter, allowed_rows
 from index.lexical import QUESTION_WORDS, query_terms
 from index.period import PeriodTable, years
-from index.ranking import Ranking, rrf_weights, sort_rows
+from index.ranking import Ranking, rrf_weights, sort_rows, then_unscored
 from index.rewrite import QueryRewriter
 from index.store import IndexVersion
 from index.textindex import coverage_terms
+from index.timing import Clock, TimedStage
 
 Mode = Literal["dense", "bm25", "hybrid"]
 _LEXICAL_DEPTH = 5  # BM25 candidates per dense candidate (measured with `viqa bench scale`: recall 0.90 -> 0.99)
@@ -78,6 +80,7 @@ class SearchOutcome:
     answerable: bool
     confidence: float  # share of the question's distinctive terms found in the best passage
     rewritten_query: str | None  # the query as matched by BM25, when restored, translated or expanded
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: embed, candidates, scoring
 
 
 @dataclass(frozen=True)
@@ -131,13 +134,19 @@ class Retriever:
     ) -> SearchOutcome:
         """Return the `top_k` best passages for `query` (of the documents `search_filter` allows)."""
         config = config or SearchConfig()
-        if not search_filter:
-            return self._search(query, top_k, config, None)
-        allowed = allowed_rows(self.version, search_filter)
-        if not len(allowed):
-            return SearchOutcome([], False, 0.0, None)
-        narrowed = dataclasses.replace(self, candidates=FilteredStage(self.candidates, allowed))
-        return narrowed._search(query, top_k, config, set(allowed.tolist()))
+        started, clock = time.perf_counter(), Clock()
+        stage: CandidateStage = self.candidates
+        allowed = allowed_rows(self.version, search_filter) if search_filter else None
+        if allowed is not None:
+            if not len(allowed):
+                return SearchOutcome([], False, 0.0, None)
+            stage = FilteredStage(stage, allowed)
+        timed = dataclasses.replace(self, candidates=TimedStage(stage, clock))
+        outcome = timed._search(query, top_k, config, None if allowed is None else set(allowed.tolist()))
+        embed = outcome.timings.get("embed", 0.0)
+        scoring = time.perf_counter() - started - embed - clock.seconds
+        outcome.timings.update(candidates=clock.seconds, scoring=scoring)
+        return outcome
 
     def _search(self, query: str, top_k: int, config: SearchConfig, allowed: set[int] | None) -> SearchOutcome:
         if not self.candidates.size:
@@ -150,11 +159,13 @@ class Retriever:
         )
         # One model call per search, on the encoder's workers. BM25 does not run beside it:
         # a question alone has every core for its embedding, and sharing them costs more.
-        query_vector = None
+        query_vector, timings = None, {}
         if config.mode != "bm25":
             if self.encoder is None:
                 raise ValueError("this retriever has no query encoder: it can only search in bm25 mode")
+            started = time.perf_counter()
             query_vector = self.encoder.embed(rewrite.dense)
+            timings["embed"] = time.perf_counter() - started
         depth = self._depth(config, top_k)
         # A longer BM25 list costs a few more rows of the accumulation, a dense one an index search,
         # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.
@@ -163,7 +174,7 @@ class Retriever:
         lexical = match.passages_top(lexical_depth)
         if query_vector is None:
             rows, scores = lexical.rows, lexical.scores
-            order: Iterator[int] = _then_unscored(
+            order: Iterator[int] = then_unscored(
                 rows, complete=lexical.complete, size=self.candidates.size, deleted=self.version.deleted_rows
             )
         elif config.mode == "dense":
@@ -183,7 +194,7 @@ class Retriever:
         ]
         confidence = self._coverage(rewrite.evidence, kept[:_EVIDENCE_DEPTH])
         rewritten = rewrite.lexical if rewrite.lexical != query else None
-        return SearchOutcome(hits, confidence >= config.min_confidence, confidence, rewritten)
+        return SearchOutcome(hits, confidence >= config.min_confidence, confidence, rewritten, timings)
 
     def _depth(self, config: SearchConfig, top_k: int) -> int:
         """Return how many candidates each signal proposes: enough for `top_k` after de-duplication."""
@@ -261,14 +272,6 @@ class Retriever:
         chunk = self.version.chunks[row]
         highlight = sentence or (0, len(chunk.text))
         return Hit(rank, score, chunk, self.version.documents.meta(chunk.doc_id), highlight)
-
-
-def _then_unscored(rows: np.ndarray, *, complete: bool, size: int, deleted: np.ndarray) -> Iterator[int]:
-    """Yield `rows`, then, if they are every row that scores, the others but `deleted` in row order (score 0)."""
-    yield from rows.tolist()
-    if complete:
-        listed = set(rows.tolist()) | set(deleted.tolist())
-        yield from (row for row in range(size) if row not in listed)
 
 
 def _dedupe(order: Iterator[int], chunks: Sequence[Chunk], top_k: int, max_overlap: float) -> list[int]:

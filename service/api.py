@@ -5,30 +5,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from functools import partial
-from http import HTTPStatus
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import Scope
 
 from corpus.documents import DocumentMeta
-from corpus.errors import DocumentNotFound, InvalidQuery, RetrievalError
+from corpus.errors import DocumentNotFound, InvalidQuery
 from corpus.formats import MEDIA_TYPES
 from corpus.originals import original_path
-from index.embed import Embedder, load_embedder
-from index.encoder import QueryEncoder, cores
+from index.embed import Embedder
 from index.live import LiveIndex
 from index.search import Hit
 from service.deps import Config, Live, Searches, SearchLimit
+from service.errors import install_error_handlers
+from service.health import health_routes
 from service.limits import BoundedBodies
+from service.logs import RequestContext, note
+from service.metrics import Metrics
 from service.pool import SearchPool
 from service.schemas import (
     DEFAULT_TOP_K,
@@ -49,6 +48,7 @@ from service.schemas import (
     errors_of,
 )
 from service.settings import Settings
+from service.startup import lifespan
 from service.web.apidocs import install_docs
 from service.web.pages import page_routes, static_files
 from service.writes import MAX_REQUEST_BYTES, write_routes
@@ -56,46 +56,39 @@ from service.writes import MAX_REQUEST_BYTES, write_routes
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, live: LiveIndex | None = None, writer_embedder: Embedder | None = None) -> FastAPI:
-    """Return the app; the index is loaded once, at start-up, unless `live` is given.
+def create_app(
+    settings: Settings,
+    live: LiveIndex | None = None,
+    writer_embedder: Embedder | None = None,
+    open_index: Callable[[], LiveIndex] | None = None,
+) -> FastAPI:
+    """Return the app, serving `live`, or the index `open_index` loads once the app has started.
 
     Args:
         writer_embedder: embeds the chunks of documents added over HTTP (default: a second
             instance of the configured embedder, loaded at start-up when VIQA_ADMIN_TOKEN is set).
+        open_index: loads (and builds, if needed) the index in the background, so the
+            process answers /health/live, and /health/ready with 503, meanwhile (default:
+            load the published version).
     """
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        encoder = live.encoder if live else QueryEncoder(load_embedder(settings.embedder), settings.encoder_settings())
-        app.state.live = live or LiveIndex(
-            settings.index_dir, encoder, settings.chunk_settings(), settings.search_config(), settings.engine()
-        )
-        app.state.settings = settings
-        app.state.searches = SearchPool(settings.search_threads or 2 * cores(), settings.max_pending)
-        # Updates get their own embedder instance, so queries are not queued behind a build.
-        writes_enabled = settings.admin_token is not None
-        app.state.writer_embedder = writer_embedder or (load_embedder(settings.embedder) if writes_enabled else None)
-        stop = app.state.live.watch(settings.reload_interval) if settings.reload_interval else None
-        yield
-        if stop:
-            stop.set()
-        app.state.searches.close()
-        if not live:
-            encoder.close()
 
     app = FastAPI(
         title="viqa",
         summary="Question answering retrieval over Vietnamese documents, with citations.",
-        lifespan=lifespan,
+        lifespan=lifespan(settings, live, writer_embedder, open_index),
         docs_url=None,  # served from bundled assets instead of a CDN (service/web/apidocs.py)
         redoc_url=None,
         responses={422: {"model": ErrorResponse, "description": "A field is missing or invalid."}},
     )
     app.state.limits = settings.limits()
+    app.state.metrics = Metrics(app.state)
+    app.state.live = None
     app.add_middleware(BoundedBodies, limit_of=partial(_body_limit, settings), timeout=settings.body_timeout)
-    _install_error_handlers(app)
+    app.add_middleware(RequestContext, observe=app.state.metrics.observe_request)  # outermost: sees every answer
+    install_error_handlers(app)
     app.include_router(_routes())
     app.include_router(write_routes())
+    app.include_router(health_routes(metrics=settings.metrics and settings.metrics_port is None))
     install_docs(app)
     app.mount("/static", static_files, name="static")
     app.include_router(page_routes())
@@ -106,9 +99,11 @@ def _routes() -> APIRouter:
     router = APIRouter()
 
     @router.post("/search", response_model=SearchResponse, responses=READ_ERRORS, dependencies=[SearchLimit])
-    async def search_post(body: SearchRequest, live: Live, settings: Config, searches: Searches) -> SearchResponse:
+    async def search_post(
+        request: Request, body: SearchRequest, live: Live, settings: Config, searches: Searches
+    ) -> SearchResponse:
         """Return the passages that best answer `query`, each with its citation."""
-        return await searches.run(run_search, live, settings, body)
+        return await _search(request, live, settings, searches, body)
 
     @router.get("/search", response_model=SearchResponse, responses=READ_ERRORS, dependencies=[SearchLimit])
     async def search_get(
@@ -131,7 +126,7 @@ def _routes() -> APIRouter:
             body = SearchRequest.model_validate({"query": q, "top_k": top_k, "filters": filters})
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        return await searches.run(run_search, live, settings, body)
+        return await _search(request, live, settings, searches, body)
 
     @router.get("/documents", response_model=DocumentList)
     def list_documents(live: Live) -> DocumentList:
@@ -189,8 +184,22 @@ def _routes() -> APIRouter:
     return router
 
 
-def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> SearchResponse:
-    """Return the API response for `body`; the CLI prints the same."""
+async def _search(
+    request: Request, live: LiveIndex, settings: Settings, searches: SearchPool, body: SearchRequest
+) -> SearchResponse:
+    """Run one search on the pool, noting its query in the request's log line and its stages in the metrics."""
+    note(query_length=len(body.query), **({"query": body.query} if settings.log_queries else {}))
+    return await searches.run(run_search, live, settings, body, request.app.state.metrics.observe_search)
+
+
+def run_search(
+    live: LiveIndex, settings: Settings, body: SearchRequest, observe: Callable[..., None] | None = None
+) -> SearchResponse:
+    """Return the API response for `body`; the CLI prints the same.
+
+    Args:
+        observe: told the search's stage timings and whether it was answerable (metrics).
+    """
     if len(body.query) > settings.max_query_chars:
         raise InvalidQuery(f"query is {len(body.query)} characters; the limit is {settings.max_query_chars}")
     tokens = live.encoder.embedder.count_tokens(body.query)
@@ -199,6 +208,8 @@ def run_search(live: LiveIndex, settings: Settings, body: SearchRequest) -> Sear
     started = time.perf_counter()
     outcome = live.search(body.query, body.top_k, search_filter=body.filters.to_filter() if body.filters else None)
     took_ms = (time.perf_counter() - started) * 1000
+    if observe is not None:
+        observe(outcome.timings, outcome.answerable)
     return SearchResponse(
         query=body.query,
         results=[_result(h) for h in outcome.hits],
@@ -238,61 +249,8 @@ def _summary(meta: DocumentMeta, chunk_count: int) -> DocumentSummary:
     )
 
 
-def _error(status: int, error: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    content = ErrorResponse(error=error, detail=detail).model_dump()
-    return JSONResponse(status_code=status, content=content, headers=headers)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return _error(400, "malformed_json", "the request body is not valid JSON")
-        parts = []
-        for e in errors:
-            loc = list(e.get("loc", ()))
-            if loc and loc[0] in ("body", "query", "path"):
-                loc = loc[1:]  # where the field came from is noise to the reader
-            where = ".".join(str(p) for p in loc)
-            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return _error(422, "invalid_request", "; ".join(parts))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:  # Starlette names the methods of the first route of that path only
-            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
-        name = _snake(HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", ""))
-        if exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSED:
-            name, exc.detail = "malformed_json", "the request body is not valid JSON"
-        return _error(exc.status_code, name, str(exc.detail), headers)
-
-    @app.exception_handler(RetrievalError)
-    async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:
-        return _error(exc.status, _snake(type(exc).__name__), str(exc), exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "the server failed to answer; see its log")
-
-
-_FASTAPI_UNPARSED = "There was an error parsing the body"  # e.g. JSON nested deeper than Python parses
-
-
-def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Return the methods some route of the app answers at the request's path."""
-    methods = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-    return [m for m in methods if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in app.router.routes)]
-
-
 def _body_limit(settings: Settings, scope: Scope) -> int:
     """Return how many bytes the body of a request may hold: a document's limit on document writes."""
     if scope["method"] in ("POST", "PUT") and scope["path"].startswith("/documents"):
         return MAX_REQUEST_BYTES
     return settings.max_body_bytes
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

@@ -9,6 +9,7 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -257,10 +258,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.api import create_app
+    from service.logs import configure_logging
     from service.protocol import JsonErrorsH11Protocol
 
-    live = _open_index(settings)
-    uvicorn.run(create_app(settings, live), host=settings.host, port=settings.port, http=JsonErrorsH11Protocol)
+    configure_logging(settings.log_format)
+    app = create_app(settings, open_index=partial(_open_index, settings))  # loads after start: /health/ready says when
+    uvicorn.run(app, host=settings.host, port=settings.port, http=JsonErrorsH11Protocol, log_config=None)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from corpus.errors import NotReady
 from index.embed import Embedder
 from index.live import LiveIndex
 from service.limits import Limits, client_of
@@ -24,7 +25,10 @@ _BEARER = HTTPBearer(auto_error=False, description="The admin token (VIQA_ADMIN_
 
 
 async def get_live(request: Request) -> LiveIndex:
-    return request.app.state.live  # type: ignore[no-any-return]
+    live: LiveIndex | None = request.app.state.live
+    if live is None:
+        raise NotReady(f"the service is starting ({request.app.state.not_ready}); retry in a few seconds")
+    return live
 
 
 async def get_settings(request: Request) -> Settings:

@@ -18,6 +18,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus.errors import TooManyRequests
+from service.logs import request_id
 
 _MAX_CLIENTS = 10_000  # buckets kept at once; full (idle) ones are dropped first
 
@@ -168,7 +169,7 @@ class BoundedBodies:
 
 
 async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode()
+    body = json.dumps({"error": error, "detail": detail, "request_id": request_id.get()}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

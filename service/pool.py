@@ -9,6 +9,7 @@ stays bounded instead of growing with the queue.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,9 @@ class SearchPool:
             )
         self.pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(work, *args))
+            # in the request's context, so its log lines carry its request id
+            call = functools.partial(contextvars.copy_context().run, work, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         finally:
             self.pending -= 1
 

@@ -1,7 +1,7 @@
 """uvicorn's HTTP/1.1 protocol, answering the requests it cannot parse in the API's JSON error shape.
 
 uvicorn answers a request line or headers it cannot parse itself, before the app sees
-anything, with a plain-text 400; clients of this API read `{"error", "detail"}` bodies.
+anything, with a plain-text 400; clients of this API read `{"error", "detail", "request_id"}` bodies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class JsonErrorsH11Protocol(H11Protocol):
     """H11Protocol whose own 400 answers are JSON."""
 
     def send_400_response(self, msg: str) -> None:
-        body = json.dumps({"error": "bad_request", "detail": msg}).encode()
+        body = json.dumps({"error": "bad_request", "detail": msg, "request_id": None}).encode()  # before any request
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -159,6 +159,15 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="Machine-readable error type.")
     detail: str = Field(description="What is wrong and how to fix it.")
+    request_id: str | None = Field(None, description="The request's id (X-Request-ID), as the service's logs name it.")
+
+
+class Readiness(BaseModel):
+    """Whether this replica should get traffic."""
+
+    ready: bool
+    reason: str | None = Field(None, description="Why not: starting, or serving an older index version.")
+    index_version: str | None = None
 
 
 class DocumentIn(BaseModel):

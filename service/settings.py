@@ -179,6 +179,14 @@ class Settings(BaseSettings):
         description="Update the live version's Milvus collections in place when a version only appends or drops "
         "segments (default: on with a server, off with Milvus Lite, whose BM25 keeps statistics per segment).",
     )
+    log_format: Literal["auto", "text", "json"] = Field(
+        "auto", description="Log lines as 'json' (one object a line) or 'text'; 'auto': text on a terminal, else json."
+    )
+    log_queries: bool = Field(False, description="Put the question's text in search log lines (it may be personal).")
+    metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve /metrics on this port instead of the API's (VIQA_METRICS=true)."
+    )
     max_pending: int = Field(
         64, ge=1, description="Searches admitted at once (running or waiting); more get 503 with Retry-After."
     )

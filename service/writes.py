@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from corpus.documents import MAX_DOCUMENT_BYTES, parse_meta, validate_doc_id
-from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson
+from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson, RetrievalError
 from corpus.originals import FileDocument, drop_originals, keep_original, read_file
 from index.embed import Embedder
 from index.writer import Written, add_document, remove_document
@@ -92,7 +93,9 @@ def write_routes() -> APIRouter:
         """
         document = await _read_document(request)
         meta = parse_meta("new", document.fields)  # the writer gives it an unused id under its lock
-        written = await _in_writer(add_document, settings, embedder, meta, document.raw, new_id=True, key=key)
+        written = await _in_writer(
+            request, "add", add_document, settings, embedder, meta, document.raw, new_id=True, key=key
+        )
         keep_original(settings.corpus_dir, written.doc_id, document)
         if written.outcome == "unchanged":
             response.status_code = 200
@@ -110,24 +113,39 @@ def write_routes() -> APIRouter:
         """Replace a document's text and metadata."""
         document = await _read_document(request)
         meta = parse_meta(validate_doc_id(doc_id), document.fields)
-        written = await _in_writer(add_document, settings, embedder, meta, document.raw, replace=True, key=key)
+        written = await _in_writer(
+            request, "replace", add_document, settings, embedder, meta, document.raw, replace=True, key=key
+        )
         keep_original(settings.corpus_dir, written.doc_id, document)
         return await _result(written, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
     async def delete_document(
-        doc_id: str, live: Live, settings: Config, embedder: WriterEmbedder, key: IdempotencyKey = None
+        request: Request,
+        doc_id: str,
+        live: Live,
+        settings: Config,
+        embedder: WriterEmbedder,
+        key: IdempotencyKey = None,
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
-        written = await _in_writer(remove_document, settings, embedder, doc_id, key=key)
+        written = await _in_writer(request, "remove", remove_document, settings, embedder, doc_id, key=key)
         drop_originals(settings.corpus_dir, doc_id)
         return await _result(written, live)
 
     return router
 
 
-async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Embedder, *args: Any, **kwargs: Any) -> T:
-    """Run a corpus-and-index change in a worker thread, so searches go on meanwhile."""
+async def _in_writer(
+    request: Request,
+    operation: str,
+    change: Callable[..., T],
+    settings: Settings,
+    embedder: Embedder,
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Run a corpus-and-index change in a worker thread, so searches go on meanwhile; count it in the metrics."""
     call = partial(
         change,
         settings.corpus_dir,
@@ -139,7 +157,16 @@ async def _in_writer(change: Callable[..., T], settings: Settings, embedder: Emb
         milvus=settings.milvus_settings(),
         **kwargs,
     )
-    return await run_in_threadpool(call)
+    metrics = request.app.state.metrics
+    started = time.perf_counter()
+    try:
+        written = await run_in_threadpool(call)
+    except Exception as exc:
+        metrics.updates.labels(operation, "refused" if isinstance(exc, RetrievalError) else "failed").inc()
+        raise
+    metrics.update_seconds.labels(operation).observe(time.perf_counter() - started)
+    metrics.updates.labels(operation, getattr(written, "outcome", "applied")).inc()
+    return written
 
 
 async def _result(written: Written, live: Live) -> DocumentWriteResult:

@@ -6,11 +6,12 @@ import json
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import uvicorn
@@ -160,7 +161,17 @@ def articles_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def articles_client(articles_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(articles_settings)) as test_client:
+        wait_ready(test_client.get)
         yield test_client
+
+
+def wait_ready(get: Callable[[str], Any], timeout: float = 300) -> None:
+    """Wait until the service's index is loaded (it loads after start-up): /health/ready answers 200."""
+    deadline = time.monotonic() + timeout
+    while (status := get("/health/ready").status_code) != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"/health/ready still answers {status} after {timeout} s")
+        time.sleep(0.05)
 
 
 @contextmanager
@@ -176,6 +187,7 @@ def serving(app: Any) -> Iterator[str]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
+        wait_ready(httpx.Client(base_url=f"http://127.0.0.1:{port}").get)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

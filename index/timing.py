@@ -1,0 +1,74 @@
+"""Where a search's time goes: a candidate stage that clocks every call made to it.
+
+One search wraps the served stage in a `TimedStage` with its own clock, so the time
+spent in the engine (FAISS and BM25 postings, or Milvus) is told apart from the time
+of the shared scoring around it, without either knowing it is measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from index.candidates import CandidateStage, TermMatch
+from index.lexical import QueryTerms
+from index.ranking import Ranking
+
+T = TypeVar("T")
+
+
+@dataclass
+class Clock:
+    """Seconds spent in the candidate stage so far."""
+
+    seconds: float = 0.0
+
+    def timed(self, call: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class TimedStage:
+    """`stage`, with the time of every call added to `clock`."""
+
+    stage: CandidateStage
+    clock: Clock = field(default_factory=Clock)
+
+    @property
+    def size(self) -> int:
+        return self.stage.size
+
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+        return self.clock.timed(self.stage.dense_top, vector, n, ef_search)
+
+    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.clock.timed(self.stage.dense_ranks, vector, rows)
+
+    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
+        return _TimedMatch(self.clock.timed(self.stage.match, query, wanted), self.clock)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.clock.timed(self.stage.vectors, rows)
+
+
+@dataclass(frozen=True)
+class _TimedMatch:
+    match: TermMatch
+    clock: Clock
+
+    def passages_top(self, n: int | None = None) -> Ranking:
+        return self.clock.timed(self.match.passages_top, n)
+
+    def sentences_top(self, n: int | None = None) -> Ranking:
+        return self.clock.timed(self.match.sentences_top, n)
+
+    def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
+        return self.clock.timed(self.match.best_sentences, rows)
