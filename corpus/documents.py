@@ -105,9 +105,15 @@ def parse_meta(doc_id: str, data: dict[str, Any]) -> DocumentMeta:
     return DocumentMeta(validate_doc_id(doc_id), title.strip(), date, optional["author"], optional["url"])
 
 
-def require_title_and_date(fields: dict[str, Any], path: Path) -> None:
-    """Raise CorpusError naming `path` and how to give its title or date if `fields` lack them."""
+def require_title_and_date(fields: dict[str, Any], path: Path, how: str | None = None) -> None:
+    """Raise CorpusError naming `path` and how to give its title or date if `fields` lack them.
+
+    Args:
+        how: how to give them (default: the CLI's flags or a sidecar).
+    """
     missing = [name for name in ("title", "published") if not fields.get(name)]
+    if missing and how:
+        raise CorpusError(f"{path.name} has no {' and no '.join(missing)} in it: {how}")
     if missing:
         flags, sidecar = " and ".join(f"--{name}" for name in missing), path.with_suffix(".json").name
         raise CorpusError(
@@ -246,7 +252,8 @@ def corpus_debris(corpus_dir: Path) -> list[Path]:
         return []
     temporary = [p for p in corpus_dir.glob(".*.tmp") if p.is_file()]
     orphans = [p for p in corpus_dir.glob("*.json") if source_path(corpus_dir, p.stem) is None]
-    orphans += [p for p in corpus_dir.glob(f"{ORIGINALS}/*") if source_path(corpus_dir, p.stem) is None]
+    kept = [p for p in corpus_dir.glob(f"{ORIGINALS}/*") if not p.name.startswith(".")]  # .tmp: being written
+    orphans += [p for p in kept if source_path(corpus_dir, p.stem) is None]
     return sorted(temporary + orphans)
 
 

@@ -75,6 +75,8 @@ _ACRONYM = re.compile(r"[A-Z]{2,}")  # "UBND", "TP", "IV": neither evidence for 
 _MIN_LEGACY_SHARE = 0.6  # of a legacy reading's non-ASCII words, for it to count as Vietnamese
 _MIN_VALID_SHARE = 0.5  # of a line's words, for a line with two or more repaired words to be VNI
 _MIN_VNI_SHARE = 0.75  # of a line's words, for a line with one repaired word to be VNI
+# Letters cp1252 has not, so VNI mojibake never holds them: a line with any is partly Unicode already.
+_UNICODE_ONLY = re.compile("[ơƠưƯđĐăĂĩĨũŨ\u1ea0-\u1ef9]")
 _MIN_CONVERTED_SHARE = 0.75  # of the words VNI conversion changed, that must come out as syllables
 
 
@@ -159,7 +161,14 @@ def repair_vni(line: str) -> str | None:
         return None
     if _MAYBE_TCVN3.search(line) and _valid_count(_tcvn3_reading(line))[0] >= after:
         return None  # TCVN3 shares many cp1252 letters with VNI; corpus.tcvn3 repairs it
+    if _UNICODE_ONLY.search(line):  # Unicode words beside VNI ones: convert only the words that need it
+        return _WORD.sub(lambda m: _repaired_word(m.group()), line)
     return _vni_to_unicode(line)
+
+
+def _repaired_word(word: str) -> str:
+    new = _vni_to_unicode(word)
+    return new if not _is_syllable(word) and _is_syllable(new) else word
 
 
 def _repair_line(line: str) -> str:
@@ -196,11 +205,21 @@ def decode_document(data: bytes, name: str) -> str:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentTooLarge(f"{name} is {len(data)} bytes; the limit is {MAX_DOCUMENT_BYTES}")
     try:
-        text = unicodedata.normalize("NFC", data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return unicodedata.normalize("NFC", _decode_legacy(data.removeprefix(codecs.BOM_UTF8), name))
+    return repair_text(text)
+
+
+def repair_text(text: str) -> str:
+    """Return Unicode `text` as a document is stored: NFC, lines of VNI mojibake converted.
+
+    Text sent as a string (the write API's JSON) goes through this too, so the same words
+    sent as a file or as JSON, composed or not, are the same document.
+    """
     # Split on "\n" only: str.splitlines also breaks at \x1c-\x1e, \x85 and U+2028, which would
     # change the line count that citation offsets rely on.
+    text = unicodedata.normalize("NFC", text)
     return unicodedata.normalize("NFC", "\n".join(_repair_line(line) for line in text.split("\n")))
 
 

@@ -35,10 +35,13 @@ def read_file(data: bytes, name: str, given: dict[str, Any]) -> FileDocument:
     return FileDocument(extracted.meta | given, extracted.text, data, suffix)
 
 
-def keep_original(corpus_dir: Path, doc_id: str, document: FileDocument) -> None:
-    """Keep the file `doc_id` was read from beside its text (nothing for plain text, which is the text)."""
+def keep_original(corpus_dir: Path, doc_id: str, document: FileDocument | None) -> None:
+    """Keep the file `doc_id` was read from beside its text (none for plain text, which is the text).
+
+    Called by the writer, under its lock, once the document's text is stored and indexed.
+    """
     drop_originals(corpus_dir, doc_id)
-    if document.suffix != ".txt":
+    if document is not None and document.suffix != ".txt":
         (corpus_dir / ORIGINALS).mkdir(exist_ok=True)
         write_atomic(corpus_dir / ORIGINALS / f"{doc_id}{document.suffix}", document.data)
 

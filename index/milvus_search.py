@@ -50,21 +50,38 @@ class MilvusCandidates:
 
     @functools.cached_property
     def _live(self) -> int:
-        return self.local.size - len(self.local.version.deleted_rows)
+        return self.local.size - len(self._deleted)
+
+    @functools.cached_property
+    def _deleted(self) -> np.ndarray:
+        return self.local.version.deleted_rows
+
+    def _mine(self, rows: np.ndarray) -> np.ndarray:
+        """Return which of `rows` are this version's live passages.
+
+        Collections updated in place also hold rows a newer version appended (past this
+        version's size) and rows deleted since they were written (tombstones, until a merge).
+        """
+        return (rows < self.size) & ~np.isin(rows, self._deleted)
+
+    def _asked(self, limit: int) -> int:
+        """Return how many entities to ask for so that `limit` of this version's remain after `_mine`."""
+        return min(limit + len(self._deleted), MAX_TOPK)
 
     def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
         limit = min(n, self._live, MAX_TOPK)
         if limit <= 0:
             return Ranking(np.zeros(0, np.int64), np.zeros(0), complete=True)
-        params = {"metric_type": "IP", "params": {"ef": max(ef_search, limit)}}
+        asked = self._asked(limit)
+        params = {"metric_type": "IP", "params": {"ef": max(ef_search, asked)}}
         query = np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
         hits = self.client.search(
-            self.passages, data=[query], anns_field="dense", limit=limit, search_params=params, output_fields=["row"]
+            self.passages, data=[query], anns_field="dense", limit=asked, search_params=params, output_fields=["row"]
         )[0]
         rows = np.array([hit["entity"]["row"] for hit in hits], dtype=np.int64)
         scores = np.array([hit["distance"] for hit in hits], dtype=np.float64)
-        mine = rows < self.size
-        return sort_rows(rows[mine], scores[mine], limit=n, complete=limit >= self._live)
+        mine = self._mine(rows)
+        return sort_rows(rows[mine], scores[mine], limit=n, complete=len(hits) < asked or limit >= self._live)
 
     def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return self.local.dense_ranks(vector, rows)
@@ -85,14 +102,14 @@ class MilvusCandidates:
             collection,
             data=[tokens],
             anns_field="sparse",
-            limit=min(limit, MAX_TOPK),
+            limit=self._asked(limit),
             filter=where,
             output_fields=["row"],
         )[0]
         ids = np.array([hit["id"] for hit in hits], dtype=np.int64)
         found = np.array([hit["entity"]["row"] for hit in hits], dtype=np.int64)
         scores = np.abs(np.array([hit["distance"] for hit in hits], dtype=np.float64))  # Milvus Lite gives -BM25
-        mine = found < self.size  # rows a newer version has since added in place are not this version's
+        mine = self._mine(found)
         return ids[mine], found[mine], scores[mine]
 
 

@@ -2,10 +2,10 @@
 
 A new version is written into its own collections (see index/milvus.py), or, with
 `in_place` (a Milvus server), when it only appends segments to the version its
-collections hold or drops trailing ones, into those collections in place: the new rows
-are inserted and the deleted ones deleted, so an update costs what changed. The alias
-then moves to the collections holding the published version, and collections that hold
-no version kept on disk are dropped.
+collections hold and adds tombstones, into those collections: its new rows are
+upserted, its deletions are skipped by readers until a merge, so an update costs what
+changed. The alias then moves to the collections holding the published version, and
+collections that hold no version kept on disk are dropped.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def write_version(
     local = local or MemoryCandidates.build(version)
     shared = _in_place(client, previous, version) if previous is not None and settings.in_place else None
     if previous is not None and shared is not None:
-        _update(client, *shared, previous, version, local)
+        _update(client, shared, previous, version, local)
         return
     passages, sentences = collection_names(version.version)
     for name in (passages, sentences):
@@ -66,48 +66,38 @@ def write_version(
     _insert(client, (passages, sentences), version, local, live)
 
 
-def _in_place(client: Any, previous: IndexVersion, version: IndexVersion) -> tuple[tuple[str, str], int] | None:
-    """Return the collections to update `version` into in place and the first row that may differ, or None.
+def _in_place(client: Any, previous: IndexVersion, version: IndexVersion) -> tuple[str, str] | None:
+    """Return the collections to add `version`'s new rows to, or None when that is not safe.
 
-    In place is safe when no row number changes its passage: `version` keeps a prefix of
-    `previous`'s segments, and either appends segments after all of them or only drops
-    segments after the prefix (a merge, or dropping and appending at once, writes anew).
+    It is safe when `version` keeps every segment of `previous` and appends after them:
+    no row number then ever names another passage, in this version or a later one. Its
+    deletions are tombstones that readers skip (and BM25 still counts, as in memory) until
+    a merge writes new collections. Dropping a trailing segment writes anew too, since
+    appending later would reuse its rows.
     """
     found = locate(client, previous.version)
     if found is None or stored_manifest(client, found[0]) != manifest_of(previous):
-        return None  # holds something else, or a write into it did not finish
+        return None  # the collections hold something else
     before = [entry["name"] for entry in previous.manifest.segments]
     after = [entry["name"] for entry in version.manifest.segments]
-    kept = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
-    cut = int(previous.offsets[kept])
     unchanged = ("embedder", "dimension", "chunker", "pipeline_fingerprint")
     same = all(getattr(previous.manifest, key) == getattr(version.manifest, key) for key in unchanged)
-    gone = np.isin(previous.deleted_rows[previous.deleted_rows < cut], version.deleted_rows).all()
-    renumbered = kept < len(before) and kept < len(after)
-    return (found, cut) if same and gone and not renumbered else None
+    tombstones_kept = np.isin(previous.deleted_rows, version.deleted_rows).all()
+    return found if same and after[: len(before)] == before and tombstones_kept else None
 
 
 def _update(
-    client: Any,
-    names: tuple[str, str],
-    cut: int,
-    previous: IndexVersion,
-    version: IndexVersion,
-    local: MemoryCandidates,
+    client: Any, names: tuple[str, str], previous: IndexVersion, version: IndexVersion, local: MemoryCandidates
 ) -> None:
-    passages, sentences = names
-    # marked first: a write that stops half-way leaves collections no version claims
-    unfinished = {**manifest_of(version), "unfinished": True}
-    client.alter_collection_properties(passages, properties={MANIFEST_PROPERTY: json.dumps(unfinished)})
-    live_before = np.setdiff1d(np.arange(previous.size), previous.deleted_rows, assume_unique=True)
-    deleted = live_before[(live_before >= cut) | np.isin(live_before, version.deleted_rows)]
-    for batch in _batches(deleted):
-        rows = batch.tolist()
-        client.delete(passages, ids=rows)
-        client.delete(sentences, filter=f"row in {rows}")
-    added = np.setdiff1d(np.arange(cut, version.size), version.deleted_rows, assume_unique=True)
+    """Add the rows `version` appends to `previous`'s collections, then say they hold `version`.
+
+    Until the manifest is written last, the collections still serve `previous`: its readers
+    skip rows past its size. Rows are upserted, so a write that stopped half-way is redone,
+    not doubled.
+    """
+    added = np.setdiff1d(np.arange(previous.size, version.size), version.deleted_rows, assume_unique=True)
     _insert(client, names, version, local, added)
-    client.alter_collection_properties(passages, properties=_manifest_property(version))
+    client.alter_collection_properties(names[0], properties=_manifest_property(version))
 
 
 def _insert(
@@ -117,14 +107,14 @@ def _insert(
     for batch in _batches(rows):
         chunks = [version.chunks[int(row)] for row in batch]
         vectors = version.vectors(batch)
-        client.insert(
+        client.upsert(
             passages,
             [
                 {"id": int(row), "row": int(row), "dense": vector.tolist(), "terms": text_tokens(chunk.text)}
                 for row, chunk, vector in zip(batch, chunks, vectors)
             ],
         )
-        client.insert(sentences, list(_sentence_entities(local, batch, chunks)))
+        client.upsert(sentences, list(_sentence_entities(local, batch, chunks)))
     for name in names:
         client.flush(name)
 

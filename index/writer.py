@@ -39,6 +39,7 @@ from corpus.documents import (
 )
 from corpus.errors import DocumentExists, DocumentNotFound, IndexBusy, RetrievalError
 from corpus.normalize import fold_diacritics
+from corpus.originals import FileDocument, drop_originals, keep_original
 from index import journal
 from index.build import Progress, UpdateReport, stored_document, update_locked, writer_lock
 from index.check import index_debris
@@ -93,6 +94,7 @@ def add_document(
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
     milvus: MilvusSettings | None = None,
+    original: FileDocument | None = None,
 ) -> Written:
     """Store a new (or, with `replace`, changed) document and publish the index that has it.
 
@@ -102,6 +104,7 @@ def add_document(
             document with the same metadata and text already stored is answered instead.
         key: the client's idempotency key: a retry with the same key and request gets the
             first write's result; with another request, IdempotencyConflict.
+        original: the file the document was read from, kept beside it once it is stored.
     """
     document = make_document(meta, raw)  # refuse bad input before taking the lock or writing anything
     operation: journal.Operation = "replace" if replace else "add"
@@ -127,7 +130,10 @@ def add_document(
             raise DocumentNotFound(f"no document {meta.doc_id!r} to replace")
         new = Content(meta.to_json(), raw)
         intent = Intent(operation, meta.doc_id, new, Content(*old) if old else None, key, request)
-        return writer.logged(intent, progress)
+        written = writer.logged(intent, progress)
+        if written.outcome == "applied":
+            keep_original(corpus_dir, meta.doc_id, original)  # the text is safe; a crash here loses only this file
+        return written
 
 
 def remove_document(
@@ -154,7 +160,10 @@ def remove_document(
         if old is None:
             raise DocumentNotFound(f"no document {doc_id!r}")
         intent = Intent("remove", doc_id, None, Content(*old), key, request)
-        return writer.logged(intent, None)
+        written = writer.logged(intent, None)
+        if written.outcome == "applied":
+            drop_originals(corpus_dir, doc_id)
+        return written
 
 
 def recover(

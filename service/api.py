@@ -46,6 +46,7 @@ from service.schemas import (
     SearchResponse,
     SearchResult,
     errors_of,
+    search_request,
 )
 from service.settings import Settings
 from service.startup import lifespan
@@ -103,7 +104,7 @@ def _routes() -> APIRouter:
         request: Request, body: SearchRequest, live: Live, settings: Config, searches: Searches
     ) -> SearchResponse:
         """Return the passages that best answer `query`, each with its citation."""
-        return await _search(request, live, settings, searches, body)
+        return await search(request, live, settings, searches, body)
 
     @router.get("/search", response_model=SearchResponse, responses=READ_ERRORS, dependencies=[SearchLimit])
     async def search_get(
@@ -120,13 +121,11 @@ def _routes() -> APIRouter:
         """Same as POST /search, with the question in `q` and the filters as parameters."""
         if not request.query_params.get("top_k", "5").isdigit():  # "5.0" is a float to POST: the same here
             raise RequestValidationError([{"loc": ("query", "top_k"), "msg": "Input should be a whole number"}])
-        given = {"doc_ids": doc_id, "published_from": published_from, "published_to": published_to}
-        filters = {key: value for key, value in given.items() if value is not None} or None
         try:
-            body = SearchRequest.model_validate({"query": q, "top_k": top_k, "filters": filters})
+            body = search_request(q, top_k, doc_ids=doc_id, published_from=published_from, published_to=published_to)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        return await _search(request, live, settings, searches, body)
+        return await search(request, live, settings, searches, body)
 
     @router.get("/documents", response_model=DocumentList)
     def list_documents(live: Live) -> DocumentList:
@@ -184,7 +183,7 @@ def _routes() -> APIRouter:
     return router
 
 
-async def _search(
+async def search(
     request: Request, live: LiveIndex, settings: Settings, searches: SearchPool, body: SearchRequest
 ) -> SearchResponse:
     """Run one search on the pool, noting its query in the request's log line and its stages in the metrics."""

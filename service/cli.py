@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -17,18 +13,19 @@ import httpx
 from pydantic import ValidationError
 
 from corpus.documents import DOC_ID_PATTERN, parse_meta, read_sidecar, require_title_and_date
-from corpus.errors import CorpusError, InvalidQuery, RetrievalError
-from corpus.originals import drop_originals, keep_original, read_file
+from corpus.errors import CorpusError, RetrievalError
+from corpus.originals import read_file
 from index.build import UpdateReport, needs_rebuild, optimize_index, update_index
 from index.check import differences
 from index.embed import Embedder, load_embedder
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.writer import add_document, new_doc_id, recover, remove_document
+from service.cli_ask import add_ask_parser
 from service.cli_bench import add_bench_parser
 from service.cli_eval import add_eval_parser
 from service.cli_progress import ProgressLines
-from service.schemas import DEFAULT_TOP_K
+from service.schemas import first_error
 from service.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -43,11 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Command = args.command
         return command(args, settings)
     except ValidationError as exc:
-        print(f"viqa: error: invalid setting: {_first_error(exc)}", file=sys.stderr)
+        print(f"viqa: error: invalid setting: {first_error(exc)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `viqa ask ... | head` stopped reading: what it wanted was printed
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails silently too
-        return 0
     except (RetrievalError, OSError, httpx.HTTPError) as exc:
         print(f"viqa: error: {exc}", file=sys.stderr)
         return 1
@@ -81,21 +75,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (VIQA_PORT; default 8000)")
     serve.set_defaults(command=_serve)
 
-    ask = commands.add_parser("ask", help="print the passages that answer a question")
-    ask.add_argument("question", help='the question, e.g. "Đảng bộ Khối được thành lập ngày nào?"')
-    ask.add_argument(
-        "-k",
-        "--top-k",
-        type=int,
-        default=DEFAULT_TOP_K,
-        help=f"number of passages (default {DEFAULT_TOP_K}, as the API)",
-    )
-    ask.add_argument("--doc-id", action="append", dest="doc_ids", help="only this document (repeatable)")
-    ask.add_argument("--from", dest="published_from", help="only documents published on or after YYYY-MM-DD")
-    ask.add_argument("--to", dest="published_to", help="only documents published on or before YYYY-MM-DD")
-    ask.add_argument("--json", action="store_true", help="print the HTTP API's JSON response instead of text")
-    ask.set_defaults(command=_ask)
-
     add = commands.add_parser("add", help="add documents to the corpus and update the index")
     add.add_argument(
         "files",
@@ -115,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.set_defaults(command=_remove)
 
     # Handed down, not imported back: every command opens (and first updates) an index the one way.
+    add_ask_parser(commands, _open_index)
     add_eval_parser(commands, _open_index)
     add_bench_parser(commands, _open_index)
     return parser
@@ -124,11 +104,6 @@ def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
     names = ("corpus_dir", "index_dir", "embedder", "host", "port")
     flags = {name: getattr(args, name, None) for name in names}
     return flags | {"reports_dir": getattr(args, "out", None)}
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
@@ -203,8 +178,8 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
             replace=args.replace,
             dense=settings.dense_settings(),
             milvus=settings.milvus_settings(),
+            original=document,
         )
-        keep_original(settings.corpus_dir, written.doc_id, document)
         verb = "already stored as" if written.outcome == "unchanged" else "added"
         print(f"{verb} {written.doc_id}: {_describe(written.report)}")
     return 0
@@ -220,7 +195,6 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         dense=settings.dense_settings(),
         milvus=settings.milvus_settings(),
     )
-    drop_originals(settings.corpus_dir, args.doc_id)
     print(f"removed {args.doc_id}: {_describe(written.report)}")
     return 0
 
@@ -264,40 +238,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_format)
     app = create_app(settings, open_index=partial(_open_index, settings))  # loads after start: /health/ready says when
     uvicorn.run(app, host=settings.host, port=settings.port, http=JsonErrorsH11Protocol, log_config=None)
-    return 0
-
-
-def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from service.api import run_search
-    from service.schemas import SearchRequest
-
-    given = {"doc_ids": args.doc_ids, "published_from": args.published_from, "published_to": args.published_to}
-    filters = {key: value for key, value in given.items() if value is not None} or None
-    try:
-        request = SearchRequest.model_validate({"query": args.question, "top_k": args.top_k, "filters": filters})
-    except ValidationError as exc:
-        raise InvalidQuery(_first_error(exc)) from None
-    response = run_search(_open_index(settings), settings, request)
-    if args.json:
-        print(json.dumps(response.model_dump(mode="json"), ensure_ascii=False, indent=2))
-        return 0
-    width = min(shutil.get_terminal_size().columns, 100)
-    if response.rewritten_query:
-        print(f"Searched as: {response.rewritten_query}")
-    if not response.answerable:
-        print(f"The documents may not answer this (confidence {response.confidence:.2f}); the closest passages:")
-    else:
-        print(f"Answerable (confidence {response.confidence:.2f}).")
-    print()
-    if not response.results:
-        print("No passages found.")
-    for result in response.results:
-        c = result.citation
-        print(f"{result.rank}. [{result.score:.3f}] {c.title} ({c.published})")
-        where = f"§ {textwrap.shorten(c.section, 70)}  " if c.section else ""
-        print(f"   {where}¶ {c.paragraphs[0]}-{c.paragraphs[1]}  chars {c.char_start}-{c.char_end}  [{c.doc_id}]")
-        print(textwrap.fill(result.text, width=width, initial_indent="   ", subsequent_indent="   "))
-        print()
     return 0
 
 

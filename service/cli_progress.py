@@ -22,5 +22,4 @@ class ProgressLines:
         self.last = now
         rate = done / max(now - self.started, 1e-9)
         left = (total - done) / rate if rate > 0 else float("inf")
-        line = f"viqa: embedded {done}/{total} chunks, {rate:.1f} chunks/s, about {left:.0f} s left"
-        print(line, file=sys.stderr)  # noqa: T201  (the CLI's log line)
+        print(f"viqa: embedded {done}/{total} chunks, {rate:.1f} chunks/s, about {left:.0f} s left", file=sys.stderr)

@@ -27,7 +27,7 @@ _BEARER = HTTPBearer(auto_error=False, description="The admin token (VIQA_ADMIN_
 async def get_live(request: Request) -> LiveIndex:
     live: LiveIndex | None = request.app.state.live
     if live is None:
-        raise NotReady(f"the service is starting ({request.app.state.not_ready}); retry in a few seconds")
+        raise NotReady(f"no index is served yet: {request.app.state.not_ready}")
     return live
 
 

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_fields", default=None)
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # anything else could forge log lines or headers
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else could forge log lines or headers
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 access = logging.getLogger("viqa.access")
 
@@ -99,19 +99,30 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        rid = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
         token, fields_token = request_id.set(rid), _fields.set({})
-        status, started = 500, time.perf_counter()
+        status, started, answered = 500, time.perf_counter(), False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, not by Starlette's outermost handler, so the 500 carries the request id too.
+            logging.getLogger("viqa.errors").exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if answered:
+                raise
+            body = json.dumps(
+                {"error": "internal_error", "detail": "the server failed to answer; see its log", "request_id": rid}
+            ).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send_with_id({"type": "http.response.start", "status": 500, "headers": headers})
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"  # a template, not the raw path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corpus.documents import DOC_ID_PATTERN
 from index.filters import SearchFilter
@@ -68,6 +68,22 @@ class SearchRequest(BaseModel):
         except UnicodeEncodeError:
             raise ValueError("query holds an invalid character (a lone surrogate)") from None
         return value.strip()
+
+
+def first_error(exc: ValidationError) -> str:
+    """Return the first problem of a validation error as one line: where, and what."""
+    error = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+
+
+def search_request(query: str, top_k: int, **filters: Any) -> SearchRequest:
+    """Return the request a GET query or a CLI call describes; filters given as None are absent.
+
+    Raises:
+        ValidationError: as for a POST body.
+    """
+    given = {key: value for key, value in filters.items() if value is not None} or None
+    return SearchRequest.model_validate({"query": query, "top_k": top_k, "filters": given})
 
 
 class Citation(BaseModel):

@@ -73,7 +73,7 @@ def _load_index(app: FastAPI, open_index: Callable[[], LiveIndex]) -> None:
     try:
         _serve_index(app, open_index())
     except Exception as exc:
-        app.state.not_ready = f"the index could not be loaded: {exc}"
+        app.state.not_ready = f"the index could not be loaded ({type(exc).__name__}; see the service's log)"
         log.exception("the index could not be loaded; the service stays not ready")
 
 

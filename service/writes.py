@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
@@ -19,9 +20,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from corpus.documents import MAX_DOCUMENT_BYTES, parse_meta, validate_doc_id
+from corpus.documents import MAX_DOCUMENT_BYTES, parse_meta, require_title_and_date, validate_doc_id
 from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson, RetrievalError
-from corpus.originals import FileDocument, drop_originals, keep_original, read_file
+from corpus.legacy import repair_text
+from corpus.originals import FileDocument, read_file
 from index.embed import Embedder
 from index.writer import Written, add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
@@ -94,9 +96,17 @@ def write_routes() -> APIRouter:
         document = await _read_document(request)
         meta = parse_meta("new", document.fields)  # the writer gives it an unused id under its lock
         written = await _in_writer(
-            request, "add", add_document, settings, embedder, meta, document.raw, new_id=True, key=key
+            request,
+            "add",
+            add_document,
+            settings,
+            embedder,
+            meta,
+            document.raw,
+            new_id=True,
+            key=key,
+            original=document,
         )
-        keep_original(settings.corpus_dir, written.doc_id, document)
         if written.outcome == "unchanged":
             response.status_code = 200
         return await _result(written, live)
@@ -114,9 +124,17 @@ def write_routes() -> APIRouter:
         document = await _read_document(request)
         meta = parse_meta(validate_doc_id(doc_id), document.fields)
         written = await _in_writer(
-            request, "replace", add_document, settings, embedder, meta, document.raw, replace=True, key=key
+            request,
+            "replace",
+            add_document,
+            settings,
+            embedder,
+            meta,
+            document.raw,
+            replace=True,
+            key=key,
+            original=document,
         )
-        keep_original(settings.corpus_dir, written.doc_id, document)
         return await _result(written, live)
 
     @router.delete("/documents/{doc_id}", response_model=DocumentWriteResult)
@@ -130,7 +148,6 @@ def write_routes() -> APIRouter:
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
         written = await _in_writer(request, "remove", remove_document, settings, embedder, doc_id, key=key)
-        drop_originals(settings.corpus_dir, doc_id)
         return await _result(written, live)
 
     return router
@@ -162,7 +179,8 @@ async def _in_writer(
     try:
         written = await run_in_threadpool(call)
     except Exception as exc:
-        metrics.updates.labels(operation, "refused" if isinstance(exc, RetrievalError) else "failed").inc()
+        refused = isinstance(exc, RetrievalError) and exc.status < 500  # the request's fault, not the service's
+        metrics.updates.labels(operation, "refused" if refused else "failed").inc()
         raise
     metrics.update_seconds.labels(operation).observe(time.perf_counter() - started)
     metrics.updates.labels(operation, getattr(written, "outcome", "applied")).inc()
@@ -206,9 +224,7 @@ async def _read_document(request: Request) -> FileDocument:
         given = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v}
         name = upload.filename or "upload.txt"
         document = await run_in_threadpool(read_file, await upload.read(MAX_REQUEST_BYTES), name, given)
-        missing = [field for field in ("title", "published") if not document.fields.get(field)]
-        if missing:
-            raise CorpusError(f"{name} has no {' and no '.join(missing)} in it: send them as form fields")
+        require_title_and_date(document.fields, Path(name), how="send them as form fields")
         return document
     if content_type.startswith("application/json"):
         try:
@@ -222,5 +238,6 @@ async def _read_document(request: Request) -> FileDocument:
             raise CorpusError(problems) from None
         if len(body.text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
             raise DocumentTooLarge(f"text is over the {MAX_DOCUMENT_BYTES}-byte limit")
-        return FileDocument(body.model_dump(exclude={"text"}), body.text, b"", ".txt")
+        # as a text file's would be: NFC, VNI lines converted, so the same words are the same document
+        return FileDocument(body.model_dump(exclude={"text"}), repair_text(body.text), b"", ".txt")
     raise HTTPException(415, "send the document as application/json or multipart/form-data")

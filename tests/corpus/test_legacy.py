@@ -172,3 +172,8 @@ def test_garbage_bytes_are_refused_with_file_and_line() -> None:
 def test_size_limit_is_enforced() -> None:
     with pytest.raises(DocumentTooLarge, match="big.txt"):
         decode_document(b"a" * (MAX_DOCUMENT_BYTES + 1), "big.txt")
+
+
+def test_unicode_words_beside_vni_ones_are_kept() -> None:
+    # a line with letters VNI cannot hold (đ, ọ) is partly Unicode: only its VNI words change
+    assert repair_vni("Tôi có đọc bài Ñaûng boä") == "Tôi có đọc bài Đảng bộ"

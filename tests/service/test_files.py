@@ -153,3 +153,25 @@ def test_legacy_encoded_files_are_converted_and_found(
         assert top["citation"]["doc_id"] == doc_id and top["text"] == text
     code = main([*dirs, "add", str(tmp_path / "rac.txt"), "--title", "Rác", "--published", "2022-01-01"])
     assert code == 1 and "rac.txt line 1: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_sending_a_stored_document_again_keeps_its_original(admin: TestClient) -> None:
+    name, data, fields, *_ = FILES["docx"]
+    doc_id = admin.post("/documents", files={"file": (name, data)}, data=fields, headers=AUTH).json()["doc_id"]
+    corpus = admin.app.state.settings.corpus_dir  # type: ignore[attr-defined]
+    meta = json.loads((corpus / f"{doc_id}.json").read_text(encoding="utf-8"))
+    text = (corpus / f"{doc_id}.txt").read_text(encoding="utf-8")
+    again = admin.post("/documents", json={**meta, "text": text}, headers=AUTH)
+    assert again.status_code == 200 and again.json()["doc_id"] == doc_id
+    assert admin.get(f"/documents/{doc_id}/source").content == data
+
+
+def test_the_same_words_composed_or_not_are_one_document(admin: TestClient) -> None:
+    import unicodedata
+
+    body = {"title": "Tin mới", "published": "2025-02-03", "text": CONTEST}
+    first = admin.post("/documents", json=body, headers=AUTH)
+    decomposed = {**body, "text": unicodedata.normalize("NFD", CONTEST)}  # as text copied on a Mac often is
+    second = admin.post("/documents", json=decomposed, headers=AUTH)
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.json()["doc_id"] == first.json()["doc_id"]

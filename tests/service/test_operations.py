@@ -113,7 +113,9 @@ def test_readiness_waits_for_the_index_and_says_why_not(small_corpus: Path, tmp_
         starting = client.get("/health/ready")
         assert starting.status_code == 503 and starting.json()["reason"] == "loading the index"
         search = client.get("/search", params={"q": "Trụ sở"})
-        assert search.status_code == 503 and search.headers["retry-after"] and "starting" in search.json()["detail"]
+        assert search.status_code == 503 and search.headers["retry-after"] and "loading" in search.json()["detail"]
+        page = client.get("/", params={"q": "Trụ sở"})  # a browser gets a page, not JSON
+        assert page.status_code == 503 and "đang khởi động" in page.text
         assert "viqa_index_ready 0.0" in client.get("/metrics").text
         release.set()
         wait_ready(client.get, timeout=30)
@@ -138,9 +140,26 @@ def test_a_failed_load_leaves_the_service_alive_and_not_ready(tmp_path: Path) ->
             if reason != "loading the index":
                 break
             threading.Event().wait(0.02)
-        assert "could not be loaded: disk full" in reason and client.get("/health/live").status_code == 200
+        assert "could not be loaded (RuntimeError" in reason and client.get("/health/live").status_code == 200
+        assert "disk full" not in reason  # the log has the detail; an unauthenticated probe does not
 
 
 def test_metrics_can_be_turned_off(small_settings: Settings) -> None:
     app = create_app(small_settings.model_copy(update={"metrics": False}), open_index=lambda: None)  # type: ignore[arg-type,return-value]
     assert "/metrics" not in {getattr(r, "path", "") for r in app.routes}
+
+
+def test_an_unexpected_error_is_a_json_500_with_the_request_id(small_settings: Settings) -> None:
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app = create_app(small_settings, open_index=lambda: None)  # type: ignore[arg-type,return-value]
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "bug-1"})
+    assert response.status_code == 500 and response.headers["x-request-id"] == "bug-1"
+    assert response.json() == {
+        "error": "internal_error",
+        "detail": "the server failed to answer; see its log",
+        "request_id": "bug-1",
+    }
