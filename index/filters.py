@@ -9,7 +9,7 @@ the BM25 signals keep the allowed rows of their complete lists.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,10 +51,15 @@ def allowed_rows(version: IndexVersion, search_filter: SearchFilter) -> np.ndarr
 
 @dataclass(frozen=True)
 class FilteredStage:
-    """A candidate stage that proposes only `allowed` rows (sorted), ranked among themselves."""
+    """A candidate stage that proposes only `allowed` rows (sorted), ranked among themselves.
+
+    One is made per search, so the similarities of the allowed rows to a query vector are
+    computed once and reused by the dense list and the rank estimates.
+    """
 
     stage: CandidateStage
     allowed: np.ndarray
+    _similar: dict[bytes, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -65,8 +70,10 @@ class FilteredStage:
         return sort_rows(self.allowed, scores, limit=n, complete=True)
 
     def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        ordered = np.sort(self._similarities(vector))
-        return len(ordered) - np.searchsorted(ordered, self._similarities(vector, rows), side="right")
+        every = self._similarities(vector)
+        mine = every[np.searchsorted(self.allowed, rows).clip(0, len(self.allowed) - 1)]
+        ordered = np.sort(every)
+        return len(ordered) - np.searchsorted(ordered, mine, side="right")
 
     def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
         return _FilteredMatch(self.stage.match(query, None), self.allowed)
@@ -74,9 +81,13 @@ class FilteredStage:
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.stage.vectors(rows)
 
-    def _similarities(self, vector: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        chosen = self.allowed if rows is None else rows
-        return self.stage.vectors(chosen).astype(np.float64) @ np.asarray(vector, dtype=np.float64).reshape(-1)
+    def _similarities(self, vector: np.ndarray) -> np.ndarray:
+        """Return the inner product of `vector` with each allowed row's vector."""
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        key = query.tobytes()
+        if key not in self._similar:
+            self._similar[key] = self.stage.vectors(self.allowed) @ query
+        return self._similar[key]
 
 
 @dataclass(frozen=True)
