@@ -75,8 +75,8 @@ def _in_place(client: Any, previous: IndexVersion, version: IndexVersion) -> tup
     a merge writes new collections. Dropping a trailing segment writes anew too, since
     appending later would reuse its rows.
     """
-    found = locate(client, previous.version)
-    if found is None or stored_manifest(client, found[0]) != manifest_of(previous):
+    found = _holding(client, previous)
+    if found is None:
         return None  # the collections hold something else
     before = [entry["name"] for entry in previous.manifest.segments]
     after = [entry["name"] for entry in version.manifest.segments]
@@ -125,9 +125,13 @@ def _manifest_property(version: IndexVersion) -> dict[str, str]:
 
 def holds(settings: MilvusSettings, version: IndexVersion) -> bool:
     """Return True when Milvus holds `version`, as its manifest on disk describes it."""
-    client = connect(settings)
+    return _holding(connect(settings), version) is not None
+
+
+def _holding(client: Any, version: IndexVersion) -> tuple[str, str] | None:
+    """Return the collections holding `version` as its manifest on disk describes it, or None."""
     found = locate(client, version.version)
-    return found is not None and stored_manifest(client, found[0]) == manifest_of(version)
+    return found if found is not None and stored_manifest(client, found[0]) == manifest_of(version) else None
 
 
 def publish_alias(settings: MilvusSettings, version: str) -> None:

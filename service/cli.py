@@ -18,7 +18,6 @@ from corpus.originals import read_file
 from index.build import UpdateReport, needs_rebuild, optimize_index, update_index
 from index.check import differences
 from index.embed import Embedder, load_embedder
-from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.writer import add_document, new_doc_id, recover, remove_document
 from service.cli_ask import add_ask_parser
@@ -222,10 +221,9 @@ def _open_index(settings: Settings) -> LiveIndex:
         _update(settings, embedder)
     elif settings.backend == "milvus":
         _update(settings, embedder)  # up to date here; writes the version to Milvus if it is not there yet
-    encoder = QueryEncoder(embedder, settings.encoder_settings())
-    return LiveIndex(
-        settings.index_dir, encoder, settings.chunk_settings(), settings.search_config(), settings.engine()
-    )
+    from service.startup import served_index  # the service's start-up, not needed by other commands
+
+    return served_index(settings, embedder)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

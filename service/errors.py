@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -16,8 +15,6 @@ from starlette.types import Scope
 from corpus.errors import RetrievalError
 from service.logs import request_id
 from service.schemas import ErrorResponse
-
-log = logging.getLogger(__name__)
 
 
 def _error(status: int, error: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -55,11 +52,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RetrievalError)
     async def retrieval_error(request: Request, exc: RetrievalError) -> JSONResponse:
         return _error(exc.status, _snake(type(exc).__name__), str(exc), exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "the server failed to answer; see its log")
 
 
 _FASTAPI_UNPARSED = "There was an error parsing the body"  # e.g. JSON nested deeper than Python parses

@@ -46,7 +46,7 @@ def lifespan(
         if live is not None:
             _serve_index(app, live)
         else:
-            opener = open_index or partial(_published, settings)
+            opener = open_index or partial(served_index, settings)
             # a daemon: stopping the service during a first build must not wait for it (writes are atomic)
             threading.Thread(target=_load_index, args=(app, opener), name="viqa-load", daemon=True).start()
         yield
@@ -61,8 +61,9 @@ def lifespan(
     return run
 
 
-def _published(settings: Settings) -> LiveIndex:
-    encoder = QueryEncoder(load_embedder(settings.embedder), settings.encoder_settings())
+def served_index(settings: Settings, embedder: Embedder | None = None) -> LiveIndex:
+    """Return the published index version as `settings` serve it (queries embedded by `embedder`)."""
+    encoder = QueryEncoder(embedder or load_embedder(settings.embedder), settings.encoder_settings())
     return LiveIndex(
         settings.index_dir, encoder, settings.chunk_settings(), settings.search_config(), settings.engine()
     )
