@@ -1,15 +1,13 @@
-"""BM25 of one query, term at a time, visiting the postings a good top list needs.
+"""BM25 of one query over a version's segments: its best rows, scored exactly.
 
 Scoring every row for every query term costs the length of the terms' postings: at a
 million passages a question's common syllables ("đảng", "các", "của") hold most of the
-rows, and those postings dominate. Their weight (idf) is small, so they reorder the
-passages the rarer terms found rather than find new ones. Terms are therefore visited
-rarest first: while a budget of postings lasts, a term's postings are all scored (each
-row they name becomes a candidate); the terms after that only add their weight to the
-candidates found, looked up by bisection in their postings (Moffat and Zobel's
-"continue" strategy). A row holding none of the rarer terms is missed: its score is
-made of common terms alone. With no budget, or a collection small enough, every
-posting is visited and the result is exact; `complete` says which one it was.
+rows. `index/maxscore.py` visits the postings of the rarer terms and only looks the
+common ones up for the rows that can still reach the best `wanted`. Segments are
+visited largest first, each starting from the threshold those before it reached, so a
+small recent segment whose rows cannot compete costs little. With `wanted=None` every
+posting is visited: the exhaustive reference; `complete` says whether every row with a
+score above zero is listed.
 """
 
 from __future__ import annotations
@@ -20,23 +18,27 @@ import numpy as np
 
 from index.bm25 import term_hashes
 from index.lexical import LexicalScorer, QueryTerms
+from index.maxscore import best_rows, looked_up
 
-# The budget of fully scored postings, per candidate asked for. On the 100,000-passage synthetic
-# collection, 80 instead of 20 took recall@10 against exhaustive scoring from 0.953 to 0.967 (30
-# questions) at the same latency: more rows are chosen by common terms as well as rare ones.
-POSTINGS_PER_CANDIDATE = 80
-_CANDIDATES_PER_ASKED = 2  # rows kept from the fully scored terms, per candidate asked for
-_SCANNED_PER_ASKED = 4  # a term with fewer postings than this per candidate asked for is scored in full
+# Rows of a segment completed from their own terms, per row wanted: those whose rarer terms
+# score best. On the 100,000-passage synthetic collection, 2 kept 99.8% of the exact top
+# 1,000, 4 all of it (30 questions).
+POSSIBLE_PER_WANTED = 4
 
 
 @dataclass(frozen=True)
-class Term:
-    """One query term in one field: where it is in each segment, how common, how much it weighs."""
+class Visit:
+    """A query's terms that one segment holds, in visiting order (largest bound first), as arrays."""
 
-    field: int  # 0: accented, 1: folded
-    positions: tuple[int, ...]  # per segment, -1 where the segment lacks it
-    df: int  # rows holding it, in every segment together
-    weight: float  # idf
+    starts: np.ndarray  # int64: where each term's postings begin in its field's arrays
+    ends: np.ndarray  # int64
+    fields: np.ndarray  # int64: 0 accented, 1 folded
+    positions: np.ndarray  # int64: the term's place in its field's sorted hashes
+    weights: np.ndarray  # float32: idf in the whole collection
+    bounds: np.ndarray  # float64: the most the term adds to any row of the segment
+
+
+Terms = list[Visit | None]  # per segment: None where it holds none of the query's terms
 
 
 @dataclass(frozen=True)
@@ -48,99 +50,114 @@ class Matched:
     complete: bool  # every row with a score above zero is listed
 
 
-def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> list[Term]:
-    """Return the query's terms that some segment holds, with their collection statistics."""
-    terms = []
-    for field, (scorers, words) in enumerate(zip(scorer.fields, (query.accented, query.folded))):
+def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Terms:
+    """Return, per segment, the query's terms it holds with their collection statistics and bounds."""
+    per_field = []
+    for scorers, words in zip(scorer.fields, (query.accented, query.folded)):
         hashes = term_hashes(words)
         positions = [s.field.positions(hashes) for s in scorers]
         df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(len(hashes), dtype=np.int64))
-        weights = scorer.idf(df)
-        for j in np.flatnonzero(df > 0).tolist():
-            terms.append(Term(field, tuple(int(p[j]) for p in positions), int(df[j]), float(weights[j])))
-    return terms
+        per_field.append((positions, scorer.idf(df)))
+    return [_visit(scorer, per_field, segment) for segment in range(len(scorer.shifts) - 1)]
 
 
-def accumulate(scorer: LexicalScorer, terms: list[Term], wanted: int | None) -> Matched:
-    """Return the rows reached by `terms` and their scores, visiting postings for about `wanted` best rows.
+def _visit(scorer: LexicalScorer, per_field: list[tuple[list[np.ndarray], np.ndarray]], segment: int) -> Visit | None:
+    """Return the terms of both fields that `segment` holds, largest bound first."""
+    columns: list[list[np.ndarray]] = [[], [], [], [], [], []]
+    for field, (where, idf) in enumerate(per_field):
+        scoring = scorer.fields[field][segment]
+        held = where[segment] >= 0
+        at = where[segment][held].astype(np.int64)
+        indptr = scoring.field.indptr
+        bound = idf[held].astype(np.float64) * scoring.field.peak[at] * scoring.peak_scale
+        values = (indptr[at], indptr[at + 1], np.full(len(at), field), at, idf[held], bound)
+        for column, value in zip(columns, values):
+            column.append(np.asarray(value))
+    starts, ends, fields, positions, weights, bounds = (np.concatenate(column) for column in columns)
+    if not len(starts):
+        return None
+    order = np.argsort(-bounds, kind="stable")  # equal bounds keep the query's order: sums repeat exactly
+    return Visit(
+        starts.astype(np.int64)[order],
+        ends.astype(np.int64)[order],
+        fields.astype(np.int64)[order],
+        positions[order],
+        weights.astype(np.float32)[order],
+        bounds[order],
+    )
+
+
+def accumulate(scorer: LexicalScorer, terms: Terms, wanted: int | None) -> Matched:
+    """Return the rows that may be among the `wanted` best, with their exact scores.
 
     Args:
-        wanted: how many best rows the caller will read; None visits every posting (exact).
+        wanted: how many best rows the caller will read; None lists every row any term names.
     """
-    budget = None if wanted is None else POSTINGS_PER_CANDIDATE * wanted
-    full: list[Term] = []
-    rest: list[Term] = []
-    spent = 0
-    for term in sorted(terms, key=lambda t: t.df):
-        cheap = term.df <= _SCANNED_PER_ASKED * (wanted or 0)  # scanning beats bisecting for the candidates
-        if budget is None or not full or cheap or spent + term.df <= budget:
-            full.append(term)
-            spent += term.df
-        else:
-            rest.append(term)
-    rows, per_field = _scored(scorer, full)
-    limit = None if wanted is None else _CANDIDATES_PER_ASKED * wanted
-    if limit is not None and rest and len(rows) > limit:
-        # The fully scored terms named too many rows: the other terms score the best of them.
-        keep = np.sort(np.argpartition(-(per_field[0] + per_field[1]), limit)[:limit])
-        rows, per_field = rows[keep], [scores[keep] for scores in per_field]
-    for term in rest:
-        per_field[term.field] += _looked_up(scorer, term, rows)
-    return Matched(rows, per_field[0] + per_field[1], complete=not rest)
+    k = 0 if wanted is None else max(wanted, 1)
+    cap = 0 if wanted is None else POSSIBLE_PER_WANTED * k
+    floor, complete = -1.0, True
+    rows: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    sizes = np.diff(scorer.shifts)
+    for segment in np.argsort(-sizes, kind="stable").tolist():
+        visit = terms[segment]
+        if visit is None:
+            continue
+        found, exact, threshold, whole = best_rows(
+            visit.starts,
+            visit.ends,
+            visit.fields,
+            visit.positions,
+            visit.weights,
+            visit.bounds,
+            _arrays(scorer, segment),
+            k,
+            cap,
+            floor,
+        )  # type: ignore[call-arg]
+        floor = max(floor, float(threshold)) if k else floor
+        rows.append(found + scorer.shifts[segment])
+        scores.append(exact)
+        complete = complete and bool(whole)
+    if not rows:
+        return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
+    joined, exact = np.concatenate(rows), np.concatenate(scores)
+    if k and not complete:
+        # Segments visited first listed rows below the threshold that later ones raised: dropped,
+        # the list holds every row scoring at least the threshold, so a row's place in it is its rank.
+        joined, exact = joined[exact >= floor], exact[exact >= floor]
+    order = np.argsort(joined, kind="stable")
+    return Matched(joined[order], exact[order], complete)
 
 
-def exact_scores(scorer: LexicalScorer, terms: list[Term], rows: np.ndarray) -> np.ndarray:
-    """Return the BM25 score of each of `rows` (rising), by bisection in every term's postings."""
-    per_field = [np.zeros(len(rows), dtype=np.float64), np.zeros(len(rows), dtype=np.float64)]
-    for term in terms:
-        per_field[term.field] += _looked_up(scorer, term, rows)
-    return per_field[0] + per_field[1]
-
-
-def _scored(scorer: LexicalScorer, terms: list[Term]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Return every row the terms' postings name, and per field its summed contributions."""
-    shifts = scorer.shifts
-    rows: list[list[np.ndarray]] = [[], []]
-    contributions: list[list[np.ndarray]] = [[], []]
-    for term in terms:
-        for segment, position in enumerate(term.positions):
-            if position >= 0:
-                local, values = scorer.fields[term.field][segment].postings(position, term.weight)
-                rows[term.field].append(local.astype(np.int64) + shifts[segment])
-                contributions[term.field].append(values)
-    joined = [np.concatenate(r) if r else np.zeros(0, dtype=np.int64) for r in rows]
-    if len(joined[0]) + len(joined[1]) > scorer.size // 4:
-        # Postings naming a good share of the collection: one slot per row beats sorting them.
-        dense = [_summed(r, c, scorer.size) for r, c in zip(joined, contributions)]
-        found = np.flatnonzero((dense[0] != 0) | (dense[1] != 0))
-        return found, [dense[0][found], dense[1][found]]
-    found, inverse = np.unique(np.concatenate(joined), return_inverse=True)
-    split = len(joined[0])
-    per_field = [
-        _summed(inverse[:split], contributions[0], len(found)),
-        _summed(inverse[split:], contributions[1], len(found)),
-    ]
-    return found, per_field
-
-
-def _summed(slots: np.ndarray, parts: list[np.ndarray], size: int) -> np.ndarray:
-    """Return the contributions summed per slot, as float64 (np.bincount gives int64 when there are none)."""
-    return np.bincount(slots, weights=_joined(parts), minlength=size).astype(np.float64)
-
-
-def _looked_up(scorer: LexicalScorer, term: Term, rows: np.ndarray) -> np.ndarray:
-    """Return the term's contribution to each of `rows` (rising, global)."""
-    shifts = scorer.shifts
+def exact_scores(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.ndarray:
+    """Return the BM25 score of each of `rows` (rising), as `accumulate` computes it."""
     out = np.zeros(len(rows), dtype=np.float64)
-    bounds = np.searchsorted(rows, shifts)
-    for segment, position in enumerate(term.positions):
+    bounds = np.searchsorted(rows, scorer.shifts)
+    for segment in range(len(scorer.shifts) - 1):
         start, end = bounds[segment], bounds[segment + 1]
-        if position >= 0 and end > start:
-            field = scorer.fields[term.field][segment]
-            local = rows[start:end] - shifts[segment]
-            out[start:end] = field.scores_of(np.array([position]), np.array([term.weight], np.float32), local)
+        visit = terms[segment]
+        if visit is not None and end > start:
+            local = np.ascontiguousarray(rows[start:end] - scorer.shifts[segment], dtype=np.int64)
+            arrays = _arrays(scorer, segment)
+            out[start:end] = looked_up(visit.fields, visit.positions, visit.weights, arrays, local)
     return out
 
 
-def _joined(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0, dtype=np.float64)
+def _arrays(scorer: LexicalScorer, segment: int) -> tuple[tuple[np.ndarray, ...], ...]:
+    """Return per field the segment's postings, norms and forward index, read-only (one compiled signature)."""
+    arrays = []
+    for field in scorer.fields:
+        scoring = field[segment]
+        f = scoring.field
+        parts = (f.rows, f.tf, scoring.norm, f.forward_indptr, f.forward_terms, f.forward_tf)
+        arrays.append(tuple(_read_only(a) for a in parts))
+    return tuple(arrays)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view

@@ -7,7 +7,12 @@ version serves, so each segment scores as part of one collection. The formula is
 Lucene's, with bm25s's defaults (k1 1.5, b 0.75), in float32.
 
 Terms are stored as 64-bit hashes, sorted: a query looks them up by bisection, and no
-vocabulary dictionary has to be built when a segment is loaded.
+vocabulary dictionary has to be built when a segment is loaded. Each term also keeps
+its peak, the largest share of its weight any row of the segment gets: the bound by
+which `index/maxscore.py` skips rows that cannot reach the best. The same postings are
+kept by row as well (the forward index: each row's terms and counts), so the rows a
+query already found are scored by reading their own terms, not by searching the long
+postings of every common term.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 K1 = 1.5
 B = 0.75
 _ARRAYS = ("terms", "indptr", "rows", "tf", "lengths")
+_DERIVED = ("peak", "forward_indptr", "forward_terms", "forward_tf")  # computed from _ARRAYS
 
 
 def mapped(path: Path) -> np.ndarray:
@@ -47,6 +53,10 @@ class Field:
     rows: np.ndarray  # int32, rising within a term
     tf: np.ndarray  # uint16 occurrences of the term in the row
     lengths: np.ndarray  # int32 terms per row
+    peak: np.ndarray  # float32 per term: the largest tf / (norm + tf) of its postings, at this segment's average length
+    forward_indptr: np.ndarray  # int64: the terms of row r are [forward_indptr[r], forward_indptr[r + 1])
+    forward_terms: np.ndarray  # int32 positions in `terms`, rising within a row
+    forward_tf: np.ndarray  # uint16, as `tf`
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]]) -> Field:
@@ -72,18 +82,31 @@ class Field:
         keys, tf = np.unique(rank[ids].astype(np.int64) * size + rows, return_counts=True)
         term = keys // size
         indptr = np.concatenate([[0], np.cumsum(np.bincount(term, minlength=len(hashes)))]).astype(np.int64)
+        rows, counts = (keys % size).astype(np.int32), np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
+        return cls.of(np.sort(hashes), indptr, rows, counts, lengths.astype(np.int32))
+
+    @classmethod
+    def of(cls, terms: np.ndarray, indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> Field:
+        """Return the field of these postings, with the arrays derived from them (peaks, forward index)."""
+        by_row = np.argsort(rows, kind="stable")  # within a row, terms stay rising
+        term = np.repeat(np.arange(len(terms), dtype=np.int32), np.diff(indptr))
+        forward_indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(lengths)))]).astype(np.int64)
         return cls(
-            np.sort(hashes),
+            terms,
             indptr,
-            (keys % size).astype(np.int32),
-            np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16),
-            lengths.astype(np.int32),
+            rows,
+            tf,
+            lengths,
+            _peaks(indptr, rows, tf, lengths),
+            forward_indptr,
+            term[by_row],
+            tf[by_row],
         )
 
     def save(self, directory: Path, name: str) -> list[str]:
         """Write the arrays as `<name>.<array>.npy` in `directory`; return the file names."""
         files = []
-        for array in _ARRAYS:
+        for array in _ARRAYS + _DERIVED:
             file = f"{name}.{array}.npy"
             np.save(directory / file, getattr(self, array), allow_pickle=False)
             files.append(file)
@@ -92,7 +115,12 @@ class Field:
     @classmethod
     def load(cls, directory: Path, name: str) -> Field:
         """Return the field saved under `name`, memory-mapped: only the pages a query reads are loaded."""
-        return cls(*(mapped(directory / f"{name}.{array}.npy") for array in _ARRAYS))
+        arrays = [mapped(directory / f"{name}.{array}.npy") for array in _ARRAYS]
+        derived = [directory / f"{name}.{array}.npy" for array in _DERIVED]
+        if not all(path.exists() for path in derived):
+            # Written before these were kept: derived in memory, a few seconds per million rows.
+            return cls.of(*arrays)
+        return cls(*arrays, *(mapped(path) for path in derived))
 
     @property
     def size(self) -> int:
@@ -112,19 +140,36 @@ class Field:
         return df
 
 
+def _norm(lengths: np.ndarray, average: float) -> np.ndarray:
+    """Return k1 * (1 - b + b * length / average length) per row, float32."""
+    return np.float32(K1) * (np.float32(1 - B) + np.float32(B) * lengths.astype(np.float32) / np.float32(average))
+
+
+def _average(lengths: np.ndarray) -> float:
+    return float(np.sum(lengths, dtype=np.int64)) / len(lengths) if len(lengths) else 1.0
+
+
+def _peaks(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    from index.maxscore import term_peaks  # compiled: imported when a field is built, not by every reader
+
+    return np.asarray(term_peaks(indptr, rows, tf, _norm(lengths, _average(lengths))))
+
+
 @dataclass(frozen=True)
 class FieldScorer:
     """A segment's field with the collection's row count and average length, ready to score."""
 
     field: Field
     norm: np.ndarray  # k1 * (1 - b + b * length / average length), per row, float32
+    peak_scale: float  # bounds a peak at the collection's average length: its ratio to the segment's, if above 1
 
     @classmethod
     def of(cls, field: Field, rows: int, length: int) -> FieldScorer:
         """Return the scorer of `field` in a collection of `rows` rows of `length` terms in all."""
-        average = np.float32(length / rows if rows else 1.0)
-        norm = np.float32(K1) * (np.float32(1 - B) + np.float32(B) * field.lengths.astype(np.float32) / average)
-        return cls(field, norm)
+        average = length / rows if rows else 1.0
+        # A longer average shortens every row relatively, raising tf / (norm + tf) by at most their ratio.
+        scale = max(1.0, average / _average(field.lengths)) * (1 + 1e-5)  # and float32 rounding
+        return cls(field, _norm(field.lengths, average), scale)
 
     def scores(self, positions: np.ndarray, idf: np.ndarray) -> np.ndarray:
         """Return the BM25 score of every row for the query terms at `positions`, weighted by `idf`."""

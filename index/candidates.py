@@ -8,14 +8,16 @@ of candidates, not the size of the collection. An engine enters behind `Candidat
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from index.accumulate import Matched, Term, accumulate, exact_scores, query_terms_of
+from index.accumulate import Matched, Terms, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows
 from index.store import IndexVersion
@@ -23,7 +25,12 @@ from index.store import IndexVersion
 # A chunk shares sentences with its neighbours, so the best sentences name fewer chunks
 # than sentences; this many sentences per chunk wanted keeps the chunk ranking full.
 _SENTENCES_PER_CHUNK = 3
-_SAMPLE = 4096  # rows whose similarity to a query estimates the rank of a row the dense list misses
+# Rows whose similarity to a query estimates the rank of a row the dense list misses: at least
+# 4,096, and one in 64 of a larger collection, so a sampled row stands for at most 64 places.
+# At a million synthetic passages, 15,625 instead of 4,096 took recall@10 against exhaustive
+# scoring from 0.930 to 0.945 (20 questions; exact ranks gave 0.950).
+_SAMPLE, _SAMPLED_SHARE = 4096, 64
+_SIDE = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="viqa-bm25")
 
 
 class TermMatch(Protocol):
@@ -42,6 +49,14 @@ class TermMatch(Protocol):
 
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         """Return per row the offsets, in its text, of its best sentence (None: it has no sentence)."""
+        ...
+
+    def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray | None:
+        """Return the exact score of each of `rows` in one signal (0: no term), or None if the engine cannot tell.
+
+        Args:
+            sentences: the score of each row's best sentence, instead of the passage's.
+        """
         ...
 
 
@@ -134,7 +149,8 @@ class MemoryCandidates:
     @functools.cached_property
     def _sample(self) -> np.ndarray:
         live = np.setdiff1d(np.arange(self.size), self.version.deleted_rows, assume_unique=True)
-        return self.vectors(live[np.linspace(0, len(live) - 1, min(len(live), _SAMPLE)).astype(np.int64)])
+        count = min(len(live), max(_SAMPLE, len(live) // _SAMPLED_SHARE))
+        return self.vectors(live[np.linspace(0, len(live) - 1, count).astype(np.int64)])
 
     def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
         return _MemoryMatch(self, query, wanted)
@@ -180,6 +196,9 @@ class _MemoryMatch:
         self._wanted = wanted
         self._terms = query_terms_of(stage.lexical, query)
         self._sentence_terms = query_terms_of(stage.sentences, query)
+        # Every search reads both; the sentences' postings loop (which releases the GIL) runs
+        # on a free core while the passages' runs on this one.
+        self._sentences_later = _SIDE.submit(self._accumulate_sentences)
 
     @functools.cached_property
     def _passages(self) -> Matched:
@@ -187,6 +206,11 @@ class _MemoryMatch:
 
     @functools.cached_property
     def _sentences(self) -> Matched:
+        if self._sentences_later.cancel():  # no core was free for it: run it here
+            return self._accumulate_sentences()
+        return self._sentences_later.result()
+
+    def _accumulate_sentences(self) -> Matched:
         wanted = None if self._wanted is None else self._wanted * _SENTENCES_PER_CHUNK
         matched = accumulate(self._stage.sentences, self._sentence_terms, wanted)
         return _without(matched, self._stage.deleted_sentences)
@@ -213,15 +237,31 @@ class _MemoryMatch:
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         return self._stage.best_spans(rows, self._sentence_scores)
 
+    def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not sentences:
+            return _listed_or_exact(self._passages, rows, self._stage.lexical, self._terms)
+        first = self._stage.first_sentence
+        ids, begins = concat_ranges(first[rows], first[rows + 1])
+        scores = _listed_or_exact(self._sentences, ids, self._stage.sentences, self._sentence_terms)
+        best = np.zeros(len(rows), dtype=np.float64)
+        held = first[rows + 1] > first[rows]
+        if len(ids):
+            best[held] = np.maximum.reduceat(scores, begins[held])
+        return best
+
     def _sentence_scores(self, ids: np.ndarray) -> np.ndarray:
-        """Return the exact score of each sentence: as accumulated, or looked up if the accumulation missed it."""
-        matched = self._sentences
-        at = np.minimum(np.searchsorted(matched.rows, ids), max(len(matched.rows) - 1, 0))
-        found = matched.rows[at] == ids if len(matched.rows) else np.zeros(len(ids), dtype=bool)
-        scores = np.where(found, matched.scores[at] if len(matched.rows) else 0.0, 0.0)
-        if not matched.complete and not found.all():
-            scores[~found] = _exact(self._stage.sentences, self._sentence_terms, ids[~found])
-        return scores
+        return _listed_or_exact(self._sentences, ids, self._stage.sentences, self._sentence_terms)
+
+
+def _listed_or_exact(matched: Matched, ids: np.ndarray, scorer: LexicalScorer, terms: Terms) -> np.ndarray:
+    """Return the exact score of each of `ids`: as accumulated, or looked up if the accumulation did not list it."""
+    at = np.minimum(np.searchsorted(matched.rows, ids), max(len(matched.rows) - 1, 0))
+    found = matched.rows[at] == ids if len(matched.rows) else np.zeros(len(ids), dtype=bool)
+    scores = np.where(found, matched.scores[at] if len(matched.rows) else 0.0, 0.0)
+    if not matched.complete and not found.all():
+        scores[~found] = _exact(scorer, terms, ids[~found])
+    return scores
 
 
 def _without(matched: Matched, deleted: np.ndarray) -> Matched:
@@ -239,7 +279,7 @@ def _top(matched: Matched, n: int | None) -> Ranking:
     return sort_rows(rows, scores, limit=n, complete=matched.complete and (n is None or len(rows) <= n))
 
 
-def _exact(scorer: LexicalScorer, terms: list[Term], rows: np.ndarray) -> np.ndarray:
+def _exact(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.ndarray:
     """Return the exact BM25 score of each of `rows`, in their order."""
     unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
     return exact_scores(scorer, terms, unique)[inverse]

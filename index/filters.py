@@ -104,6 +104,9 @@ class _FilteredMatch:
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         return self.match.best_sentences(rows)
 
+    def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray | None:
+        return self.match.scores_of(rows, sentences=sentences)
+
     def _keep(self, ranking: Ranking, n: int | None) -> Ranking:
         mine = np.isin(ranking.rows, self.allowed, assume_unique=True)
         rows, scores = ranking.rows[mine], ranking.scores[mine]

@@ -136,6 +136,9 @@ class _MilvusMatch:
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         return self._stage.local.best_spans(rows, functools.partial(self._scores, rows))
 
+    def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray | None:
+        return None  # Milvus's BM25 has its own scale: a row below a list ranks just below it
+
     def _scores(self, rows: list[int], ids: np.ndarray) -> np.ndarray:
         """Return the BM25 score of each sentence of `ids` (the sentences of `rows`), 0 where it has no term."""
         found, _, scores = self._stage.bm25(self._stage.sentences, self._tokens, len(ids), [int(r) for r in rows])

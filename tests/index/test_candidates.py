@@ -76,3 +76,15 @@ def test_the_bm25_match_scores_every_row_as_the_collection_scorer_does(small_cor
     first = stage.first_sentence
     expected_best = [sentences[first[row] : first[row + 1]].max() for row in best.rows]
     np.testing.assert_allclose(best.scores, expected_best, rtol=1e-6)
+
+
+def test_rows_missing_from_the_bm25_lists_are_scored_exactly(small_corpus: Path, tmp_path: Path) -> None:
+    update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
+    stage = MemoryCandidates.build(load_version(tmp_path / "index"))
+    query = query_terms("trụ sở Đảng bộ Khối")
+    match = stage.match(query, wanted=1)  # a list of one: the other rows are scored on request
+    rows = np.arange(stage.size)
+    np.testing.assert_allclose(match.scores_of(rows, sentences=False), stage.lexical.scores(query), rtol=1e-6)
+    sentences, first = stage.sentences.scores(query), stage.first_sentence
+    expected = [sentences[first[r] : first[r + 1]].max(initial=0.0) for r in rows]
+    np.testing.assert_allclose(match.scores_of(rows, sentences=True), expected, rtol=1e-6)

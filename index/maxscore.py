@@ -1,0 +1,188 @@
+"""The best BM25 rows of one segment by MaxScore, compiled: the postings loops of a query.
+
+Terms come ordered by their upper bound (idf times the largest share of it any row
+gets), largest first. A row that holds none of the terms visited so far can score at
+most the bounds of the terms left; once that is below the k-th best score known (the
+threshold), no such row can enter the top k, and the remaining terms, the common
+ones with long postings, are not visited: the rows already found are completed from
+their own terms, read in the forward index (Turtle and Flood's MaxScore, term at a
+time, with the lookups of its second phase made by row). The threshold comes from the
+exact scores of the 2k rows that the terms visited so far score best, taken again each
+time the rows found grow fourfold.
+
+On a collection where every passage holds most of a question's common syllables, the
+rows that could still reach the threshold when the common terms are reached are most
+of the segment. `cap` completes those whose score so far is best; the others would
+need nearly every common term's largest share to enter, which is why their loss is
+rare (the scale bench measures it as recall against exhaustive scoring). `cap=0`
+completes them all, and `k=0` visits every posting: the exhaustive reference.
+
+A field's arrays are `index/bm25.py`'s: postings (rows rising within a term, tf), each
+row's `norm`, and the forward index. A term's contribution to a row is
+`weight * tf / (norm + tf)`, in float32 as numpy computes it there, and a row's
+contributions are summed in float64 in the terms' order, whichever way they were
+found, so a score is the same to the last bit on every path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.compiled import compiled
+
+
+@compiled
+def term_peaks(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Return per term the largest `tf / (norm + tf)` over its postings (float32)."""
+    peaks = np.zeros(len(indptr) - 1, np.float32)
+    for term in range(len(indptr) - 1):
+        best = np.float32(0.0)
+        for p in range(indptr[term], indptr[term + 1]):
+            t = np.float32(tf[p])
+            value = t / (norm[rows[p]] + t)
+            if value > best:
+                best = value
+        peaks[term] = best
+    return peaks
+
+
+@compiled
+def _by_position(fields, positions, first, field):  # type: ignore[no-untyped-def]
+    """Return the indices of the terms `first`.. of `field`, by rising position in its postings."""
+    chosen = np.array([i for i in range(first, len(fields)) if fields[i] == field], dtype=np.int64)
+    return chosen[np.argsort(positions[chosen], kind="mergesort")]
+
+
+@compiled
+def _shares_of_row(field_arrays, row, bits, asked, ordered, weights, shares):  # type: ignore[no-untyped-def]
+    """Set `shares[i]` to the contribution to `row` of each asked term `i` of one field that it holds."""
+    _, _, norm, forward_indptr, forward_terms, forward_tf = field_arrays
+    for e in range(forward_indptr[row], forward_indptr[row + 1]):
+        position = forward_terms[e]
+        if (bits[(position >> 6) & 63] >> (position & 63)) & 1 == 0:
+            continue
+        at = np.searchsorted(asked, position)
+        while at < len(asked) and asked[at] == position:
+            i = ordered[at]
+            t = np.float32(forward_tf[e])
+            shares[i] = weights[i] * (t / (norm[row] + t))
+            at += 1
+
+
+@compiled
+def _complete(arrays, fields, positions, weights, first, targets, count, scores):  # type: ignore[no-untyped-def]
+    """Add to `scores[j]` the contributions of terms `first`.. to row `targets[j]`, read from its own terms.
+
+    Most of a row's terms are not asked: a 4,096-bit filter of the asked positions turns
+    them away in a step each, and the few it lets through are searched for among the
+    asked terms (by position, so a term asked twice is found twice).
+    """
+    shares = np.zeros(len(weights), np.float32)
+    ordered0, ordered1 = _by_position(fields, positions, first, 0), _by_position(fields, positions, first, 1)
+    asked0, asked1 = positions[ordered0].astype(np.int32), positions[ordered1].astype(np.int32)
+    bits0, bits1 = _filter_of(asked0), _filter_of(asked1)
+    for j in range(count):
+        row = targets[j]
+        _shares_of_row(arrays[0], row, bits0, asked0, ordered0, weights, shares)
+        _shares_of_row(arrays[1], row, bits1, asked1, ordered1, weights, shares)
+        total = scores[j]
+        for i in range(first, len(weights)):  # in the terms' order, as the postings loop adds them
+            total += shares[i]
+            shares[i] = 0.0
+        scores[j] = total
+
+
+@compiled
+def _filter_of(asked):  # type: ignore[no-untyped-def]
+    bits = np.zeros(64, np.int64)
+    for position in asked:
+        bits[(position >> 6) & 63] |= 1 << (position & 63)
+    return bits
+
+
+@compiled
+def _kth_best(scores, count, k):  # type: ignore[no-untyped-def]
+    """Return the k-th largest of `scores[:count]` (count >= k)."""
+    return np.partition(scores[:count].copy(), count - k)[count - k]
+
+
+@compiled
+def _best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
+    """Return the `keep` rows of `rows[:count]` with the best `scores`, rising, and their scores."""
+    if count > keep:
+        cut = np.partition(scores[:count].copy(), count - keep)[count - keep]
+        best_rows, best_scores = np.empty(keep, np.int64), np.empty(keep, np.float64)
+        kept = 0
+        for above in (True, False):  # above the cut first, then as many rows at it as fit
+            for j in range(count):
+                if kept < keep and (scores[j] > cut if above else scores[j] == cut):
+                    best_rows[kept], best_scores[kept] = rows[j], scores[j]
+                    kept += 1
+        rows, scores, count = best_rows, best_scores, kept
+    order = np.argsort(rows[:count])
+    return rows[:count][order], scores[:count][order]
+
+
+@compiled
+def looked_up(fields, positions, weights, arrays, targets):  # type: ignore[no-untyped-def]
+    """Return the exact score of each of `targets` (rows), the terms summed in their order."""
+    scores = np.zeros(len(targets), np.float64)
+    _complete(arrays, fields, positions, weights, 0, targets, len(targets), scores)
+    return scores
+
+
+@compiled
+def best_rows(starts, ends, fields, positions, weights, bounds, arrays, k, cap, floor):  # type: ignore[no-untyped-def]
+    """Return the rows that may be among the `k` best, rising, their exact scores, the threshold, and completeness.
+
+    Args:
+        starts, ends, fields, positions, weights, bounds: the terms, largest bound first.
+        arrays: per field, (rows, tf, norm, forward_indptr, forward_terms, forward_tf).
+        k: the best rows wanted (0: every row any term names, exactly).
+        cap: most rows completed from their own terms (0: no limit).
+        floor: a score the k-th best row is known to reach (from other segments), or -1.
+    """
+    terms = len(starts)
+    left = np.zeros(terms + 1, np.float64)  # left[i]: the most terms i.. can add to a row
+    for i in range(terms - 1, -1, -1):
+        left[i] = left[i + 1] + bounds[i]
+    size = len(arrays[0][2])
+    partial = np.zeros(size, np.float64)
+    touched = np.empty(size, np.int32)
+    count, threshold, i = 0, floor, 0
+    estimate_at = 2 * k if k > 0 else size + 1  # rows found before the threshold is estimated (again)
+    while i < terms and (k == 0 or left[i] > threshold):
+        rows, tf, norm = arrays[fields[i]][:3]
+        weight = weights[i]
+        for p in range(starts[i], ends[i]):
+            row = rows[p]
+            t = np.float32(tf[p])
+            if partial[row] == 0.0:  # every contribution is above zero
+                touched[count] = row
+                count += 1
+            partial[row] += weight * (t / (norm[row] + t))
+        i += 1
+        if count >= estimate_at and i < terms and left[i] > threshold:
+            # The rows the rarer terms favour change as commoner terms come in: estimated
+            # again each time the rows found grow fourfold, a few times per query.
+            estimate_at = 4 * count
+            best, exact = _best_of(touched[:count].astype(np.int64), partial[touched[:count]], count, 2 * k)
+            _complete(arrays, fields, positions, weights, i, best, len(best), exact)
+            threshold = max(threshold, _kth_best(exact, len(best), k))
+    visited = i
+    found = np.empty(count, np.int64)
+    kept = 0
+    for j in range(count):
+        if partial[touched[j]] + left[visited] >= threshold:
+            found[kept] = touched[j]
+            kept += 1
+    pruned = kept < count
+    found, scores = _best_of(found, partial[found[:kept]], kept, cap if 0 < cap < kept else kept)
+    pruned = pruned or len(found) < kept
+    if visited < terms:
+        _complete(arrays, fields, positions, weights, visited, found, len(found), scores)
+        if k > 0 and len(found) >= k:
+            threshold = max(threshold, _kth_best(scores, len(found), k))
+    above = scores >= threshold
+    complete = visited == terms and not pruned and above.all()
+    return found[above], scores[above], threshold, complete
