@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -23,6 +23,7 @@ from corpus.documents import DocumentMeta
 from corpus.normalize import fold_diacritics
 from index.bm25 import term_hashes
 from index.candidates import CandidateStage, MemoryCandidates, TermMatch
+from index.dedupe import without_repeats
 from index.encoder import QueryEncoder
 from index.filters import FilteredStage, SearchFilter, allowed_rows
 from index.lexical import QUESTION_WORDS, query_terms
@@ -190,7 +191,7 @@ class Retriever:
         score_of = dict(zip(rows.tolist(), scores.tolist()))
         if allowed is not None:  # the unscored rows of a BM25 search, listed after the scored ones
             order = (row for row in order if row in allowed)
-        kept = _dedupe(order, self.version.chunks, top_k, config.max_overlap)
+        kept = without_repeats(order, self.version.chunks, top_k, config.max_overlap)
         spans = match.best_sentences(kept)
         hits = [
             self._hit(rank, row, score_of.get(row, 0.0), span) for rank, (row, span) in enumerate(zip(kept, spans), 1)
@@ -286,24 +287,3 @@ def _ranks_of(match: TermMatch, ranking: Ranking, sentences: bool, rows: np.ndar
     """Return where `rows`, missing from a BM25 list, rank below it (just below, if the engine cannot score them)."""
     scores = match.scores_of(rows, sentences=sentences)
     return np.full(len(rows), float(len(ranking.rows))) if scores is None else ranks_below(ranking, scores)
-
-
-def _dedupe(order: Iterator[int], chunks: Sequence[Chunk], top_k: int, max_overlap: float) -> list[int]:
-    """Return the first `top_k` rows of `order`, skipping passages mostly shown already."""
-    kept: list[int] = []
-    shown: list[Chunk] = []
-    for row in order:
-        chunk = chunks[row]
-        if not any(_overlap(chunk, other) > max_overlap for other in shown):
-            kept.append(int(row))
-            shown.append(chunk)
-            if len(kept) == top_k:
-                break
-    return kept
-
-
-def _overlap(a: Chunk, b: Chunk) -> float:
-    if a.doc_id != b.doc_id:
-        return 0.0
-    shared = min(a.end, b.end) - max(a.start, b.start)
-    return max(shared, 0) / max(min(a.end - a.start, b.end - b.start), 1)
