@@ -145,19 +145,5 @@ def exact_scores(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.nd
 
 
 def _arrays(scorer: LexicalScorer, segment: int) -> tuple[tuple[np.ndarray, ...], ...]:
-    """Return per field the segment's postings, norms and forward index, read-only (one compiled signature)."""
-    arrays = []
-    for field in scorer.fields:
-        scoring = field[segment]
-        f = scoring.field
-        parts = (f.rows, f.tf, scoring.norm, f.forward_indptr, f.forward_terms, f.forward_tf)
-        arrays.append(tuple(_read_only(a) for a in parts))
-    return tuple(arrays)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    if not array.flags.writeable:
-        return array
-    view = array.view()
-    view.flags.writeable = False
-    return view
+    """Return per field the arrays of the segment that the compiled loops read."""
+    return tuple(field[segment].kernel_arrays for field in scorer.fields)

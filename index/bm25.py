@@ -17,6 +17,7 @@ postings of every common term.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,6 +150,15 @@ def _average(lengths: np.ndarray) -> float:
     return float(np.sum(lengths, dtype=np.int64)) / len(lengths) if len(lengths) else 1.0
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """Return `array` as a read-only view (memory-mapped ones already are)."""
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _peaks(indptr: np.ndarray, rows: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     from index.maxscore import term_peaks  # compiled: imported when a field is built, not by every reader
 
@@ -170,6 +180,12 @@ class FieldScorer:
         # A longer average shortens every row relatively, raising tf / (norm + tf) by at most their ratio.
         scale = max(1.0, average / _average(field.lengths)) * (1 + 1e-5)  # and float32 rounding
         return cls(field, _norm(field.lengths, average), scale)
+
+    @functools.cached_property
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """Return what `index/maxscore.py` reads: postings, norms, forward index; read-only, one compiled signature."""
+        f = self.field
+        return tuple(_read_only(a) for a in (f.rows, f.tf, self.norm, f.forward_indptr, f.forward_terms, f.forward_tf))
 
     def scores(self, positions: np.ndarray, idf: np.ndarray) -> np.ndarray:
         """Return the BM25 score of every row for the query terms at `positions`, weighted by `idf`."""
