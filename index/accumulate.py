@@ -12,6 +12,7 @@ score above zero is listed.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,41 +94,88 @@ def accumulate(scorer: LexicalScorer, terms: Terms, wanted: int | None) -> Match
     Args:
         wanted: how many best rows the caller will read; None lists every row any term names.
     """
-    k = 0 if wanted is None else max(wanted, 1)
-    cap = 0 if wanted is None else POSSIBLE_PER_WANTED * k
-    floor, complete = -1.0, True
-    rows: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    sizes = np.diff(scorer.shifts)
-    for segment in np.argsort(-sizes, kind="stable").tolist():
-        visit = terms[segment]
-        if visit is None:
-            continue
-        found, exact, threshold, whole = best_rows(
+    return Accumulation(scorer, terms, wanted).result()
+
+
+class Accumulation:
+    """One field's accumulation over its segments, which any thread may take segments of.
+
+    A search accumulates two fields, passages and sentences, on two cores: each thread
+    works through one field's segments and then helps with what is left of the other's,
+    so neither core waits while the other still has a segment to visit.
+    """
+
+    def __init__(self, scorer: LexicalScorer, terms: Terms, wanted: int | None) -> None:
+        self._scorer, self._terms = scorer, terms
+        self._k = 0 if wanted is None else max(wanted, 1)
+        sizes = np.diff(scorer.shifts)
+        self._order = [s for s in np.argsort(-sizes, kind="stable").tolist() if terms[s] is not None]
+        self._taken = 0
+        self._floor = -1.0
+        self._found: dict[int, tuple[np.ndarray, np.ndarray, bool] | BaseException] = {}
+        self._changed = threading.Condition()
+
+    def work(self) -> None:
+        """Visit segments no thread has taken yet, until none is left."""
+        while True:
+            with self._changed:
+                if self._taken == len(self._order):
+                    return
+                segment, floor = self._order[self._taken], self._floor
+                self._taken += 1
+            try:
+                found: tuple[np.ndarray, np.ndarray, bool] | BaseException = self._visit(segment, floor)
+            except BaseException as error:  # raised again by `result`, in the thread that waits
+                found = error
+            with self._changed:
+                self._found[segment] = found
+                self._changed.notify_all()
+
+    def _visit(self, segment: int, floor: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        visit = self._terms[segment]
+        assert visit is not None
+        k = self._k
+        rows, exact, threshold, whole = best_rows(
             visit.starts,
             visit.ends,
             visit.fields,
             visit.positions,
             visit.weights,
             visit.bounds,
-            _arrays(scorer, segment),
+            _arrays(self._scorer, segment),
             k,
-            cap,
+            POSSIBLE_PER_WANTED * k,
             floor,
         )  # type: ignore[call-arg]
-        floor = max(floor, float(threshold)) if k else floor
-        rows.append(found + scorer.shifts[segment])
-        scores.append(exact)
-        complete = complete and bool(whole)
-    if not rows:
-        return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
-    joined, exact = np.concatenate(rows), np.concatenate(scores)
-    if k and not complete:
-        # Segments visited first listed rows below the threshold that later ones raised: dropped,
-        # the list holds every row scoring at least the threshold, so a row's place in it is its rank.
-        joined, exact = joined[exact >= floor], exact[exact >= floor]
-    order = np.argsort(joined, kind="stable")
-    return Matched(joined[order], exact[order], complete)
+        if k:
+            # Segments started later begin from the best threshold reached so far: one whose
+            # rows cannot compete costs little. (`result` makes the list independent of that order.)
+            with self._changed:
+                self._floor = max(self._floor, float(threshold))
+        return rows + self._scorer.shifts[segment], exact, bool(whole)
+
+    def result(self) -> Matched:
+        """Return the rows that may be among the best, once every segment is visited (helping with those left)."""
+        self.work()
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._found) == len(self._order))
+        parts = [self._found[segment] for segment in self._order]
+        for part in parts:
+            if isinstance(part, BaseException):
+                raise part
+        done = [part for part in parts if not isinstance(part, BaseException)]
+        if not done:
+            return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
+        joined, exact = np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+        complete = all(d[2] for d in done)
+        if self._k and not complete and len(exact) > self._k:
+            # Each segment lists its rows above the threshold it reached, which depends on the
+            # floor it started from; cut at the k-th best score, the list is the same whichever
+            # thread visited what, and a row's place in it is its rank.
+            cut = np.partition(exact, len(exact) - self._k)[len(exact) - self._k]
+            joined, exact = joined[exact >= cut], exact[exact >= cut]
+        order = np.argsort(joined, kind="stable")
+        return Matched(joined[order], exact[order], complete)
 
 
 def exact_scores(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.ndarray:

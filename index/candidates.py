@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.accumulate import Matched, Terms, accumulate, exact_scores, query_terms_of
+from index.accumulate import Accumulation, Matched, Terms, exact_scores, query_terms_of
 from index.lexical import LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows
 from index.store import IndexVersion
@@ -68,7 +68,7 @@ class CandidateStage(Protocol):
         """Return the number of passages (rows 0 .. size - 1)."""
         ...
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
         """Return the `n` rows whose vectors are closest to `vector` (inner product).
 
         Args:
@@ -128,7 +128,7 @@ class MemoryCandidates:
     def size(self) -> int:
         return self.version.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
         """Return the `n` best rows over every segment (deleted rows skipped)."""
         version = self.version
         exact = n >= self.size - len(version.deleted_rows)
@@ -193,27 +193,27 @@ class _MemoryMatch:
 
     def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None) -> None:
         self._stage = stage
-        self._wanted = wanted
         self._terms = query_terms_of(stage.lexical, query)
         self._sentence_terms = query_terms_of(stage.sentences, query)
-        # Every search reads both; the sentences' postings loop (which releases the GIL) runs
-        # on a free core while the passages' runs on this one.
-        self._sentences_later = _SIDE.submit(self._accumulate_sentences)
+        sentences_wanted = None if wanted is None else wanted * _SENTENCES_PER_CHUNK
+        self._passage_work = Accumulation(stage.lexical, self._terms, wanted)
+        self._sentence_work = Accumulation(stage.sentences, self._sentence_terms, sentences_wanted)
+        # Every search reads both fields; their postings loops release the GIL. A free core
+        # visits the sentences' segments, then helps with the passages' (and this thread the
+        # other way round, when it asks): if no core is free, this thread visits them all.
+        _SIDE.submit(self._visit_on_side)
+
+    def _visit_on_side(self) -> None:
+        self._sentence_work.work()
+        self._passage_work.work()
 
     @functools.cached_property
     def _passages(self) -> Matched:
-        return _without(accumulate(self._stage.lexical, self._terms, self._wanted), self._stage.version.deleted_rows)
+        return _without(self._passage_work.result(), self._stage.version.deleted_rows)
 
     @functools.cached_property
     def _sentences(self) -> Matched:
-        if self._sentences_later.cancel():  # no core was free for it: run it here
-            return self._accumulate_sentences()
-        return self._sentences_later.result()
-
-    def _accumulate_sentences(self) -> Matched:
-        wanted = None if self._wanted is None else self._wanted * _SENTENCES_PER_CHUNK
-        matched = accumulate(self._stage.sentences, self._sentence_terms, wanted)
-        return _without(matched, self._stage.deleted_sentences)
+        return _without(self._sentence_work.result(), self._stage.deleted_sentences)
 
     def passages_top(self, n: int | None = None) -> Ranking:
         return _top(self._passages, n)

@@ -65,7 +65,7 @@ class FilteredStage:
     def size(self) -> int:
         return self.stage.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
         scores = self._similarities(vector)
         return sort_rows(self.allowed, scores, limit=n, complete=True)
 

@@ -68,7 +68,7 @@ class MilvusCandidates:
         """Return how many entities to ask for so that `limit` of this version's remain after `_mine`."""
         return min(limit + len(self._deleted), MAX_TOPK)
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
         limit = min(n, self._live, MAX_TOPK)
         if limit <= 0:
             return Ranking(np.zeros(0, np.int64), np.zeros(0), complete=True)

@@ -46,7 +46,7 @@ class TimedStage:
     def size(self) -> int:
         return self.stage.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 128) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
         return self.clock.timed(self.stage.dense_top, vector, n, ef_search)
 
     def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:

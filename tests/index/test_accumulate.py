@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+import threading
 
-from index.accumulate import accumulate, exact_scores, query_terms_of
-from index.lexical import LexicalIndex, query_terms
+import numba
+import numpy as np
+import pytest
+
+from index.accumulate import Accumulation, accumulate, exact_scores, query_terms_of
+from index.lexical import LexicalIndex, LexicalScorer, query_terms
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -70,3 +75,38 @@ def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> No
     matched = accumulate(scorer, query_terms_of(scorer, query), 1)
     assert not matched.complete and matched.rows[np.argmax(matched.scores)] == 100
     np.testing.assert_allclose(matched.scores, scorer.scores(query)[matched.rows], rtol=1e-6)
+
+
+def _segments(count: int) -> LexicalScorer:
+    """Return the passages as `count` segments of one collection."""
+    return LexicalScorer.of([LexicalIndex.build(PASSAGES[i::count]) for i in range(count)])
+
+
+def test_segments_shared_between_threads_give_the_one_thread_list() -> None:
+    scorer = _segments(6)
+    terms = query_terms_of(scorer, QUERY)
+    for wanted in (1, 5, 30, None):
+        alone = accumulate(scorer, terms, wanted)
+        shared = Accumulation(scorer, terms, wanted)
+        helpers = [threading.Thread(target=shared.work) for _ in range(3)]
+        for helper in helpers:
+            helper.start()
+        together = shared.result()
+        for helper in helpers:
+            helper.join()
+        assert together.rows.tolist() == alone.rows.tolist() and together.complete == alone.complete
+        np.testing.assert_array_equal(together.scores, alone.scores)
+
+
+def test_an_error_in_a_helping_thread_reaches_the_thread_that_waits() -> None:
+    scorer = _segments(2)
+    terms = query_terms_of(scorer, QUERY)
+    assert terms[1] is not None
+    # Weights of the wrong shape: the compiled loop refuses them when the helper visits the segment.
+    broken = [terms[0], dataclasses.replace(terms[1], weights=terms[1].weights.reshape(1, -1))]
+    shared = Accumulation(scorer, broken, 5)
+    helper = threading.Thread(target=shared.work)
+    helper.start()
+    helper.join()  # it visited both segments, and kept the error of the second
+    with pytest.raises(numba.TypingError):
+        shared.result()
