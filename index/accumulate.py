@@ -4,8 +4,9 @@ Scoring every row for every query term costs the length of the terms' postings: 
 million passages a question's common syllables ("đảng", "các", "của") hold most of the
 rows. `index/maxscore.py` visits the postings of the rarer terms and only looks the
 common ones up for the rows that can still reach the best `wanted`. Segments are
-visited largest first, each starting from the threshold those before it reached, so a
-small recent segment whose rows cannot compete costs little. With `wanted=None` every
+visited largest first, each starting from the best threshold those already visited
+reached, so a small recent segment whose rows cannot compete costs little; two threads
+may share the segments of one field (`Accumulation`). With `wanted=None` every
 posting is visited: the exhaustive reference; `complete` says whether every row with a
 score above zero is listed.
 """
@@ -159,19 +160,20 @@ class Accumulation:
         self.work()
         with self._changed:
             self._changed.wait_for(lambda: len(self._found) == len(self._order))
-        parts = [self._found[segment] for segment in self._order]
-        for part in parts:
+        done = []
+        for segment in self._order:
+            part = self._found[segment]
             if isinstance(part, BaseException):
                 raise part
-        done = [part for part in parts if not isinstance(part, BaseException)]
+            done.append(part)
         if not done:
             return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
         joined, exact = np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
         complete = all(d[2] for d in done)
         if self._k and not complete and len(exact) > self._k:
             # Each segment lists its rows above the threshold it reached, which depends on the
-            # floor it started from; cut at the k-th best score, the list is the same whichever
-            # thread visited what, and a row's place in it is its rank.
+            # floor it started from; cut at the k-th best score, the list does not depend on
+            # which thread visited what (but for rows `cap` left out), and a row's place in it is its rank.
             cut = np.partition(exact, len(exact) - self._k)[len(exact) - self._k]
             joined, exact = joined[exact >= cut], exact[exact >= cut]
         order = np.argsort(joined, kind="stable")
