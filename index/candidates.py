@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from index.accumulate import Accumulation, Matched, Terms, exact_scores, query_terms_of
+from index.dense import EF_SEARCH
 from index.lexical import LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows
 from index.store import IndexVersion
@@ -68,7 +69,7 @@ class CandidateStage(Protocol):
         """Return the number of passages (rows 0 .. size - 1)."""
         ...
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         """Return the `n` rows whose vectors are closest to `vector` (inner product).
 
         Args:
@@ -128,7 +129,7 @@ class MemoryCandidates:
     def size(self) -> int:
         return self.version.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         """Return the `n` best rows over every segment (deleted rows skipped)."""
         version = self.version
         exact = n >= self.size - len(version.deleted_rows)

@@ -19,6 +19,11 @@ import numpy as np
 
 from index.ranking import Ranking, sort_rows
 
+# Candidates an HNSW segment keeps while searching, by default (more: better recall, slower).
+# At a million synthetic passages (4 segments), 128 kept recall@10 against exhaustive scoring
+# at 0.933, 400 at 0.960 (40 questions), for 24 ms more at the median.
+EF_SEARCH = 400
+
 
 @dataclass(frozen=True)
 class DenseSettings:

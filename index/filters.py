@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from index.candidates import CandidateStage, TermMatch
+from index.dense import EF_SEARCH
 from index.lexical import QueryTerms
 from index.ranking import Ranking, sort_rows
 from index.store import IndexVersion
@@ -65,7 +66,7 @@ class FilteredStage:
     def size(self) -> int:
         return self.stage.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         scores = self._similarities(vector)
         return sort_rows(self.allowed, scores, limit=n, complete=True)
 

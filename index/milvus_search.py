@@ -10,6 +10,7 @@ import numpy as np
 
 from corpus.errors import IndexMismatch
 from index.candidates import MemoryCandidates, TermMatch
+from index.dense import EF_SEARCH
 from index.lexical import QueryTerms
 from index.milvus import MAX_TOPK, MilvusSettings, check_manifest, connect, field_tokens, locate
 from index.ranking import Ranking, sort_rows
@@ -68,7 +69,7 @@ class MilvusCandidates:
         """Return how many entities to ask for so that `limit` of this version's remain after `_mine`."""
         return min(limit + len(self._deleted), MAX_TOPK)
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         limit = min(n, self._live, MAX_TOPK)
         if limit <= 0:
             return Ranking(np.zeros(0, np.int64), np.zeros(0), complete=True)

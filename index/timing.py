@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from index.candidates import CandidateStage, TermMatch
+from index.dense import EF_SEARCH
 from index.lexical import QueryTerms
 from index.ranking import Ranking
 
@@ -46,7 +47,7 @@ class TimedStage:
     def size(self) -> int:
         return self.stage.size
 
-    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = 400) -> Ranking:
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         return self.clock.timed(self.stage.dense_top, vector, n, ef_search)
 
     def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
