@@ -53,8 +53,7 @@ class QueryRewriter:
 
         def used(phrase: tuple[str, ...]) -> bool:
             terms = list(phrase) if len(phrase) == 1 else [f"{a}_{b}" for a, b in zip(phrase, phrase[1:])]
-            rows = index.rows_holding(term_hashes(terms), folded=False)
-            return bool(len(np.setdiff1d(rows, deleted, assume_unique=True)))
+            return index.holds(term_hashes(terms), folded=False, excluded=deleted)
 
         return cls(DiacriticRestorer.of(index, vocabulary), Glossary.load(), Thesaurus.build(used))
 
