@@ -8,6 +8,7 @@ from corpus.documents import corpus_debris, document_paths, read_document
 from corpus.errors import CorpusError, RetrievalError
 from index import journal
 from index.build import stored_document
+from index.segment import damaged_files
 from index.store import POINTER, SEGMENTS, VERSIONS, current_version, load_version
 
 
@@ -15,7 +16,8 @@ def differences(corpus_dir: Path, index_dir: Path) -> list[str]:
     """Return every way the corpus and the published index version disagree (none: they agree).
 
     `viqa index` repairs all of them: it finishes an interrupted write, removes debris,
-    and publishes a version of the corpus as it is.
+    and publishes a version of the corpus as it is; a segment file that no longer matches
+    its checksum (every file is hashed here, only the small ones at load) needs `--full`.
     """
     found = []
     intent = journal.pending(index_dir)
@@ -35,6 +37,8 @@ def differences(corpus_dir: Path, index_dir: Path) -> list[str]:
         version = load_version(index_dir)
     except RetrievalError as exc:
         return found + [str(exc)]
+    for segment in version.segments:
+        found += [f"{problem}: rebuild with `viqa index --full`" for problem in damaged_files(segment.path)]
     indexed = {record.meta.doc_id: record for record in version.documents.records()}
     for doc_id in sorted(documents.keys() - indexed.keys()):
         found.append(f"{doc_id} is in the corpus but not in index version {version.version}")

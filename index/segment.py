@@ -149,12 +149,9 @@ def load_segment(directory: Path, verify_up_to: int) -> Segment:
         ValueError, OSError: a file is missing, damaged or unreadable.
     """
     meta = json.loads((directory / META).read_text(encoding="utf-8"))
-    for name, expected in meta["files"].items():
-        size = (directory / name).stat().st_size
-        if size != expected["bytes"]:
-            raise ValueError(f"{directory / name} has {size} bytes, not {expected['bytes']}")
-        if size <= verify_up_to and _sha256(directory / name) != expected["sha256"]:
-            raise ValueError(f"{directory / name} does not match its checksum")
+    damaged = _damaged(directory, meta["files"], verify_up_to)
+    if damaged:
+        raise ValueError(damaged[0])
     columns = {name: mapped(directory / f"chunks.{name}.npy") for name in _COLUMNS}
     blob = directory / "chunks.text.bin"
     columns["text"] = (
@@ -231,6 +228,30 @@ def _write_chunks(directory: Path, chunks: Sequence[Chunk], documents: Sequence[
         "documents.jsonl",
         "documents.bin",
     ]
+
+
+def damaged_files(directory: Path, verify_up_to: int | None = None) -> list[str]:
+    """Return how the segment's files differ from its record: size, and sha256 up to `verify_up_to` bytes (None: all).
+
+    Raises:
+        OSError: the segment's own record (segment.json) or a file is unreadable.
+    """
+    return _damaged(directory, json.loads((directory / META).read_text(encoding="utf-8"))["files"], verify_up_to)
+
+
+def _damaged(directory: Path, files: dict[str, dict[str, Any]], verify_up_to: int | None) -> list[str]:
+    found = []
+    for name, expected in files.items():
+        path = directory / name
+        if not path.exists():
+            found.append(f"{path} is missing")
+            continue
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            found.append(f"{path} has {size} bytes, not {expected['bytes']}")
+        elif (verify_up_to is None or size <= verify_up_to) and _sha256(path) != expected["sha256"]:
+            found.append(f"{path} does not match its checksum")
+    return found
 
 
 def _record(row: dict[str, Any]) -> DocumentRecord:

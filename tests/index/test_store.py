@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import weakref
 from pathlib import Path
 
 import pytest
 
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch, IndexNotFound
+from index import store
 from index.build import check_compatible, chunker_config, update_index
+from index.check import differences
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
 from index.search import Retriever
@@ -88,6 +91,25 @@ def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_
     (segment / "passages-accented.tf.npy").unlink()
     with pytest.raises(IndexMismatch, match="rebuild"):
         load_version(index_dir)
+
+
+def test_a_large_damaged_file_loads_but_the_check_reports_it(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    assert differences(small_corpus, index_dir) == []
+    segment = index_dir / "segments" / read_manifest(index_dir, report.version).segments[0]["name"]
+    postings = segment / "passages-accented.tf.npy"
+    damaged = bytearray(postings.read_bytes())
+    damaged[-1] ^= 0x01
+    postings.write_bytes(bytes(damaged))
+    monkeypatch.setattr(store, "VERIFY_UP_TO", 0)  # every file is "large": checked by size at load
+    monkeypatch.setattr(store, "_LOADED", weakref.WeakValueDictionary())
+    assert load_version(index_dir).size == report.chunks
+    assert differences(small_corpus, index_dir) == [
+        f"{postings} does not match its checksum: rebuild with `viqa index --full`"
+    ]
 
 
 def test_a_manifest_that_disagrees_with_the_vectors_is_refused(
