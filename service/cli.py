@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -23,7 +24,7 @@ from index.writer import add_document, new_doc_id, recover, remove_document
 from service.cli_ask import add_ask_parser
 from service.cli_bench import add_bench_parser
 from service.cli_eval import add_eval_parser
-from service.cli_progress import ProgressLines
+from service.cli_progress import ProgressLines, tell
 from service.schemas import first_error
 from service.settings import Settings
 
@@ -39,10 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Command = args.command
         return command(args, settings)
     except ValidationError as exc:
-        print(f"viqa: error: invalid setting: {first_error(exc)}", file=sys.stderr)
+        tell(f"invalid setting: {first_error(exc)}", logging.ERROR)
         return 2
     except (RetrievalError, OSError, httpx.HTTPError) as exc:
-        print(f"viqa: error: {exc}", file=sys.stderr)
+        tell(str(exc), logging.ERROR)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -209,7 +210,7 @@ def _recover(settings: Settings, embedder: Embedder) -> None:
     """Finish a write a crash interrupted, and say so."""
     chunking, dense, milvus = settings.chunk_settings(), settings.dense_settings(), settings.milvus_settings()
     for note in recover(settings.corpus_dir, settings.index_dir, embedder, chunking, dense, milvus):
-        print(f"viqa: {note}", file=sys.stderr)
+        tell(note)
 
 
 def _open_index(settings: Settings) -> LiveIndex:
@@ -217,7 +218,7 @@ def _open_index(settings: Settings) -> LiveIndex:
     embedder = load_embedder(settings.embedder)
     _recover(settings, embedder)
     if needs_rebuild(settings.corpus_dir, settings.index_dir):
-        print(f"viqa: indexing {settings.corpus_dir} ...", file=sys.stderr)
+        tell(f"indexing {settings.corpus_dir} ...")
         _update(settings, embedder)
     elif settings.backend == "milvus":
         _update(settings, embedder)  # up to date here; writes the version to Milvus if it is not there yet

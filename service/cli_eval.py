@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import re
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -17,6 +17,7 @@ from corpus.errors import InvalidQuery, RetrievalError
 from eval.questions import DEFAULT_QUESTIONS, Question, load_questions, unmatched_answers
 from index.live import LiveIndex
 from index.search import MODES
+from service.cli_progress import tell
 from service.settings import Settings
 
 
@@ -94,4 +95,4 @@ def _settings_for_embedder(settings: Settings, spec: str) -> Settings:
 
 def _warn_unmatched(questions: list[Question], documents: dict[str, str]) -> None:
     for question_id, answer in unmatched_answers(questions, documents):
-        print(f"viqa: warning: answer {answer!r} of {question_id} occurs in no document", file=sys.stderr)
+        tell(f"answer {answer!r} of {question_id} occurs in no document", logging.WARNING)

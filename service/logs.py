@@ -28,6 +28,7 @@ _fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # anything else could forge log lines or headers
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 access = logging.getLogger("viqa.access")
+_HANDLER = "viqa"
 
 
 def note(**fields: Any) -> None:
@@ -69,11 +70,17 @@ if not getattr(logging.getLogRecordFactory(), "stamps_request_id", False):
     logging.setLogRecordFactory(_stamped(logging.getLogRecordFactory()))
 
 
+def configured() -> bool:
+    """Return whether `configure_logging` set up this process's log lines (as `viqa serve` does)."""
+    return any(handler.get_name() == _HANDLER for handler in logging.getLogger().handlers)
+
+
 def configure_logging(log_format: str, level: str = "INFO") -> None:
     """Send every log line to stderr, as JSON lines or plain text ("auto": text on a terminal)."""
     if log_format == "auto":
         log_format = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER)
     if log_format == "json":
         handler.setFormatter(JsonLines())
     else:

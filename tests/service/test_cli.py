@@ -136,6 +136,9 @@ def test_serve_builds_the_index_and_answers_over_http(small_corpus: Path, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=10)
+    # No terminal reads it, so logs are JSON lines: the CLI's own notes ("indexing ...") too.
+    lines = [json.loads(line) for line in (server.stdout.read() if server.stdout else "").splitlines() if line]
+    assert any(line["logger"] == "viqa.cli" and line["message"].startswith("indexing") for line in lines)
 
 
 def test_add_and_remove_documents(small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
