@@ -28,13 +28,13 @@ import numpy as np
 
 from eval.bench_report import latency_json, machine_facts, summarize
 from eval.synthetic import Pool, documents, generate, make_pool, text_index
-from index.build import publish_check
 from index.dense import DenseSettings
 from index.embed import Embedder, load_embedder
 from index.encoder import EncoderSettings, QueryEncoder
 from index.milvus import MilvusSettings, disconnect
 from index.milvus_search import MilvusCandidates
 from index.milvus_versions import write_version
+from index.publishing import publish_check
 from index.search import Retriever, SearchConfig
 from index.segments import publish, write_new_segment
 from index.store import IndexVersion, load_version, save_version

@@ -22,8 +22,8 @@ from corpus.errors import IndexBusy, IndexMismatch, IndexNotFound, RetrievalErro
 from index.dense import DenseSettings
 from index.embed import Embedder
 from index.milvus import MilvusSettings
-from index.milvus_versions import drop_versions_except, holds, publish_alias, write_version
-from index.search import check_servable
+from index.milvus_versions import holds, write_version
+from index.publishing import Ready, publish_check, published
 from index.segments import merge, old_vectors, publish
 from index.store import (
     IndexVersion,
@@ -31,7 +31,6 @@ from index.store import (
     StoredDocument,
     current_version,
     load_version,
-    published_versions,
     read_manifest,
     save_version,
 )
@@ -112,6 +111,7 @@ def update_index(
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
     milvus: MilvusSettings | None = None,
+    ready: Ready | None = None,
 ) -> UpdateReport:
     """Publish an index version for the corpus as it is now; return what changed.
 
@@ -120,10 +120,19 @@ def update_index(
             a segment for what changed.
         dense: how a new segment's vectors are indexed (flat or HNSW by size).
         milvus: also write each new version to Milvus collections (VIQA_BACKEND=milvus).
+        ready: is given the new version's retriever before it is published (`publish_check`).
     """
     with writer_lock(index_dir):
         return update_locked(
-            corpus_dir, index_dir, embedder, settings, full=full, progress=progress, dense=dense, milvus=milvus
+            corpus_dir,
+            index_dir,
+            embedder,
+            settings,
+            full=full,
+            progress=progress,
+            dense=dense,
+            milvus=milvus,
+            ready=ready,
         )
 
 
@@ -137,8 +146,9 @@ def update_locked(
     progress: Progress | None = None,
     dense: DenseSettings | None = None,
     milvus: MilvusSettings | None = None,
+    ready: Ready | None = None,
 ) -> UpdateReport:
-    """`update_index` for a caller that already holds `writer_lock(index_dir)`.
+    """`update_index` for a caller that already holds `writer_lock(index_dir)`; `ready` as in `publish_check`.
 
     Documents new or changed since the live version are chunked and indexed in one new
     segment (reusing the vectors of chunks that did not change); documents changed or
@@ -157,7 +167,7 @@ def update_locked(
         manifest = previous.manifest
         if milvus is not None and not holds(milvus, previous):  # the backend was switched to Milvus
             write_version(milvus, previous)
-            _published(index_dir, previous.version, milvus)
+            published(index_dir, previous.version, milvus)
         return UpdateReport(
             previous.version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started
         )
@@ -177,8 +187,9 @@ def update_locked(
         new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
         added = (chunks, new, vectors)
     fields = manifest_fields(embedder, settings, fingerprint, len(documents))
-    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, publish_check(milvus, previous))
-    _published(index_dir, version, milvus)
+    check = publish_check(milvus, previous, ready)
+    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, check)
+    published(index_dir, version, milvus)
     removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
     kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
     return UpdateReport(
@@ -203,32 +214,8 @@ def optimize_index(
         skipped = ("format_version", "created_at", "segments")
         fields = {k: v for k, v in asdict(manifest).items() if k not in skipped}
         version = save_version(index_dir, entries, fields, publish_check(milvus))
-        _published(index_dir, version, milvus)
+        published(index_dir, version, milvus)
     return UpdateReport(version, manifest.document_count, manifest.chunk_count, 0, 0, 0, time.perf_counter() - started)
-
-
-def publish_check(
-    milvus: MilvusSettings | None, previous: IndexVersion | None = None
-) -> Callable[[IndexVersion], None]:
-    """Return what a new version must pass before it is published: it serves, and with Milvus, it is written there.
-
-    Args:
-        previous: the version the new one is made from (Milvus then updates its collections in place).
-    """
-
-    def check(version: IndexVersion) -> None:
-        local = check_servable(version)
-        if milvus is not None:
-            write_version(milvus, version, local, previous)
-
-    return check
-
-
-def _published(index_dir: Path, version: str, milvus: MilvusSettings | None) -> None:
-    """Move the Milvus alias to `version`, and drop the collections of versions no longer kept."""
-    if milvus is not None:
-        publish_alias(milvus, version)
-        drop_versions_except(milvus, set(published_versions(index_dir)))
 
 
 def _reusable(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> IndexVersion | None:

@@ -35,6 +35,7 @@ class LiveIndex:
         self._engine = engine
         self._lock = threading.Lock()
         self._rejected: str | None = None
+        self._checked: Retriever | None = None  # a version checked by a write here, not yet published
         self.problem: str | None = None  # why an older version than the published one is served
         self._retriever = self._first_loadable()
 
@@ -68,6 +69,11 @@ class LiveIndex:
             self.problem = None
             log.info("now serving index version %s", published)
             return True
+
+    def adopt(self, checked: Retriever) -> None:
+        """Keep the retriever a write built to check its new version: `refresh` serves it once that is published."""
+        with self._lock:
+            self._checked = checked
 
     def watch(self, interval: float) -> threading.Event:
         """Poll for newly published versions every `interval` seconds; set the returned event to stop."""
@@ -107,7 +113,13 @@ class LiveIndex:
             raise
 
     def _load(self, version: str | None) -> Retriever:
-        loaded = load_version(self.index_dir, version)
+        checked, self._checked = self._checked, None
+        if checked is not None and checked.version.version == version:
+            loaded = checked.version  # loaded from its files by the write's check moments ago
+        else:
+            checked, loaded = None, load_version(self.index_dir, version)
         embedder = self.encoder.embedder
         check_compatible(loaded.manifest, embedder.name, embedder.dim, self._chunker)
+        if checked is not None:
+            return checked.with_encoder(self.encoder, self._engine)
         return Retriever.build(loaded, self.encoder, self._engine)

@@ -101,11 +101,15 @@ class _Signals:
 Engine = Callable[[MemoryCandidates], CandidateStage]  # e.g. Milvus over the version's collections
 
 
-def check_servable(version: IndexVersion) -> MemoryCandidates:
-    """Raise unless `version` can be served (build what searches read, run one in BM25: no model); return its stage."""
+def check_servable(version: IndexVersion) -> Retriever:
+    """Raise unless `version` can be served (build what searches read, run one in BM25: no model); return it.
+
+    The retriever has no encoder and searches the in-memory stage (`MemoryCandidates`);
+    `with_encoder` makes the one a service serves from it without building anything again.
+    """
     retriever = Retriever.build(version, None)
     retriever.search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
-    return cast(MemoryCandidates, retriever.candidates)  # built without an engine: the in-memory stage
+    return retriever
 
 
 @dataclass
@@ -133,6 +137,11 @@ class Retriever:
             QueryRewriter.for_index(local.lexical, vocabulary, version.deleted_rows),
             PeriodTable.joined([segment.text.periods for segment in version.segments]),
         )
+
+    def with_encoder(self, encoder: QueryEncoder, engine: Engine | None = None) -> Retriever:
+        """Return this retriever (built without an engine) embedding with `encoder`, searching through `engine`."""
+        local = cast(MemoryCandidates, self.candidates)
+        return dataclasses.replace(self, encoder=encoder, candidates=engine(local) if engine else local)
 
     def search(
         self, query: str, top_k: int, config: SearchConfig | None = None, search_filter: SearchFilter | None = None

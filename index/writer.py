@@ -41,7 +41,7 @@ from corpus.errors import DocumentExists, DocumentNotFound, IndexBusy, Retrieval
 from corpus.normalize import fold_diacritics
 from corpus.originals import FileDocument, drop_originals, keep_original
 from index import journal
-from index.build import Progress, UpdateReport, stored_document, update_locked, writer_lock
+from index.build import Progress, Ready, UpdateReport, stored_document, update_locked, writer_lock
 from index.check import index_debris
 from index.dense import DenseSettings
 from index.embed import Embedder
@@ -95,6 +95,7 @@ def add_document(
     dense: DenseSettings | None = None,
     milvus: MilvusSettings | None = None,
     original: FileDocument | None = None,
+    ready: Ready | None = None,
 ) -> Written:
     """Store a new (or, with `replace`, changed) document and publish the index that has it.
 
@@ -105,11 +106,12 @@ def add_document(
         key: the client's idempotency key: a retry with the same key and request gets the
             first write's result; with another request, IdempotencyConflict.
         original: the file the document was read from, kept beside it once it is stored.
+        ready: is given the new version's retriever before it is published (`publish_check`).
     """
     document = make_document(meta, raw)  # refuse bad input before taking the lock or writing anything
     operation: journal.Operation = "replace" if replace else "add"
     request = journal.request_hash(operation, None if new_id else meta.doc_id, meta.to_json(), raw)
-    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus)
+    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus, ready)
     with writer_lock(index_dir):
         writer.recover_locked()
         done = journal.replayed(index_dir, key, request)
@@ -146,11 +148,12 @@ def remove_document(
     key: str | None = None,
     dense: DenseSettings | None = None,
     milvus: MilvusSettings | None = None,
+    ready: Ready | None = None,
 ) -> Written:
-    """Delete a document and publish the index without its chunks."""
+    """Delete a document and publish the index without its chunks (`ready` as in `add_document`)."""
     validate_doc_id(doc_id)
     request = journal.request_hash("remove", doc_id)
-    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus)
+    writer = _Writer(corpus_dir, index_dir, embedder, settings, dense, milvus, ready)
     with writer_lock(index_dir):
         writer.recover_locked()
         done = journal.replayed(index_dir, key, request)
@@ -195,6 +198,7 @@ class _Writer:
     settings: ChunkSettings
     dense: DenseSettings | None
     milvus: MilvusSettings | None
+    ready: Ready | None = None  # see `publish_check`
 
     def logged(self, intent: Intent, progress: Progress | None) -> Written:
         """Journal `intent`, apply it, and keep its result; a failure leaves the corpus as it was."""
@@ -225,6 +229,7 @@ class _Writer:
             progress=progress,
             dense=self.dense,
             milvus=self.milvus,
+            ready=self.ready,
         )
 
     def recover_locked(self) -> list[str]:

@@ -25,6 +25,7 @@ from corpus.errors import CorpusError, DocumentTooLarge, MalformedJson, Retrieva
 from corpus.legacy import repair_text
 from corpus.originals import FileDocument, read_file
 from index.embed import Embedder
+from index.live import LiveIndex
 from index.writer import Written, add_document, remove_document
 from service.deps import Admin, Config, Live, WriterEmbedder
 from service.schemas import WRITE_ERRORS, DocumentIn, DocumentWriteResult
@@ -97,6 +98,7 @@ def write_routes() -> APIRouter:
         meta = parse_meta("new", document.fields)  # the writer gives it an unused id under its lock
         written = await _in_writer(
             request,
+            live,
             "add",
             add_document,
             settings,
@@ -125,6 +127,7 @@ def write_routes() -> APIRouter:
         meta = parse_meta(validate_doc_id(doc_id), document.fields)
         written = await _in_writer(
             request,
+            live,
             "replace",
             add_document,
             settings,
@@ -147,7 +150,7 @@ def write_routes() -> APIRouter:
         key: IdempotencyKey = None,
     ) -> DocumentWriteResult:
         """Remove a document and its chunks."""
-        written = await _in_writer(request, "remove", remove_document, settings, embedder, doc_id, key=key)
+        written = await _in_writer(request, live, "remove", remove_document, settings, embedder, doc_id, key=key)
         return await _result(written, live)
 
     return router
@@ -155,6 +158,7 @@ def write_routes() -> APIRouter:
 
 async def _in_writer(
     request: Request,
+    live: LiveIndex,
     operation: str,
     change: Callable[..., T],
     settings: Settings,
@@ -172,6 +176,7 @@ async def _in_writer(
         *args,
         dense=settings.dense_settings(),
         milvus=settings.milvus_settings(),
+        ready=live.adopt,  # the swap after the write reuses what its check built
         **kwargs,
     )
     metrics = request.app.state.metrics

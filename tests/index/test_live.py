@@ -10,7 +10,8 @@ from corpus.errors import IndexMismatch
 from index.build import update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.store import POINTER, IndexVersion, current_version, read_manifest, save_version
+from index.search import Retriever, check_servable
+from index.store import POINTER, IndexVersion, current_version, load_version, read_manifest, save_version
 from tests.conftest import THIRD, KeywordEmbedder, write_document
 
 SETTINGS = ChunkSettings(max_tokens=40, overlap_sentences=1)
@@ -29,6 +30,25 @@ def test_refresh_swaps_while_a_request_keeps_its_version(small_corpus: Path, tmp
     assert "cong-doan" not in in_flight.version.documents
     assert in_flight.search("Công đoàn có bao nhiêu đoàn viên?", 1).hits  # still answers on its version
     assert live.search("Công đoàn có bao nhiêu đoàn viên?", 1).hits[0].chunk.doc_id == "cong-doan"
+
+
+def test_a_checked_version_is_served_as_built_and_only_if_it_is_the_one_published(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    live = LiveIndex(index_dir, QueryEncoder(embedder), SETTINGS)
+    checked: list[Retriever] = []
+    write_document(small_corpus, *THIRD)
+    adopted = update_index(small_corpus, index_dir, embedder, SETTINGS, ready=checked.append)
+    live.adopt(checked[0])
+    assert live.refresh() and live.version is checked[0].version
+    assert live.retriever.rewriter is checked[0].rewriter and live.retriever.encoder is live.encoder
+    assert live.search("Công đoàn có bao nhiêu đoàn viên?", 1).hits[0].chunk.doc_id == "cong-doan"
+    # A checked version that another one superseded before the swap is not served.
+    live.adopt(check_servable(load_version(index_dir, adopted.version)))
+    newest = update_index(small_corpus, index_dir, embedder, SETTINGS, full=True)
+    assert live.refresh() and live.version.version == newest.version
 
 
 def test_a_broken_version_is_rejected_once_and_the_old_one_kept(small_corpus: Path, tmp_path: Path) -> None:

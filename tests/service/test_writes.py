@@ -12,8 +12,10 @@ from fastapi.testclient import TestClient
 
 from corpus.documents import corpus_fingerprint
 from index.build import update_index
+from index.candidates import MemoryCandidates
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
+from index.store import IndexVersion
 from service.api import create_app
 from service.settings import Settings
 from tests.conftest import THIRD, KeywordEmbedder, wait_ready, write_document
@@ -40,6 +42,22 @@ def test_json_post_adds_a_searchable_document(admin: TestClient) -> None:
     assert top["citation"]["doc_id"] == body["doc_id"] and "12.000 đoàn viên" in top["text"]
     document = admin.get(f"/documents/{body['doc_id']}").json()
     assert document["author"] == "Công đoàn" and document["published"] == "2004-05-19"
+
+
+def test_a_write_builds_its_version_once(admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check before publishing and the swap after it share one build of the version's stage.
+    built: list[str] = []
+    build = MemoryCandidates.build.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[MemoryCandidates], version: IndexVersion) -> MemoryCandidates:
+        built.append(version.version)
+        return build(cls, version)
+
+    monkeypatch.setattr(MemoryCandidates, "build", classmethod(counted))
+    response = admin.post("/documents", json=NEW, headers=AUTH)
+    assert response.status_code == 201, response.text
+    assert built == [response.json()["index_version"]]
+    assert admin.get("/health").json()["index_version"] == built[0]
 
 
 def test_a_text_file_can_be_uploaded(admin: TestClient) -> None:
