@@ -8,9 +8,7 @@ of candidates, not the size of the collection. An engine enters behind `Candidat
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from index.accumulate import Accumulation, Matched, Terms, exact_scores, query_terms_of
+from index.cores import SIDE, shared
 from index.dense import EF_SEARCH
 from index.lexical import LexicalScorer, QueryTerms
 from index.ranking import Ranking, concat_ranges, sort_rows
@@ -31,7 +30,6 @@ _SENTENCES_PER_CHUNK = 3
 # At a million synthetic passages, 15,625 instead of 4,096 took recall@10 against exhaustive
 # scoring from 0.930 to 0.945 (20 questions; exact ranks gave 0.950).
 _SAMPLE, _SAMPLED_SHARE = 4096, 64
-_SIDE = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="viqa-bm25")
 
 
 class TermMatch(Protocol):
@@ -133,10 +131,12 @@ class MemoryCandidates:
         """Return the `n` best rows over every segment (deleted rows skipped)."""
         version = self.version
         exact = n >= self.size - len(version.deleted_rows)
-        found = [
-            segment.dense.search(vector, n, deleted, ef_search=ef_search, exact=exact)
-            for segment, deleted in zip(version.segments, version.deleted)
-        ]
+        found = shared(  # the segments' graphs on both cores
+            [
+                functools.partial(segment.dense.search, vector, n, deleted, ef_search=ef_search, exact=exact)
+                for segment, deleted in zip(version.segments, version.deleted)
+            ]
+        )
         rows = np.concatenate([f.rows + shift for f, shift in zip(found, version.offsets)])
         scores = np.concatenate([f.scores for f in found])
         return sort_rows(rows, scores, limit=n, complete=all(f.complete for f in found) and len(rows) <= n)
@@ -202,7 +202,7 @@ class _MemoryMatch:
         # Every search reads both fields; their postings loops release the GIL. A free core
         # visits the sentences' segments, then helps with the passages' (and this thread the
         # other way round, when it asks): if no core is free, this thread visits them all.
-        _SIDE.submit(self._visit_on_side)
+        SIDE.submit(self._visit_on_side)
 
     def _visit_on_side(self) -> None:
         self._sentence_work.work()
