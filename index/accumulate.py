@@ -168,7 +168,8 @@ class Accumulation:
             done.append(part)
         if not done:
             return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
-        joined, exact = np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+        joined = np.concatenate([d[0] for d in done])
+        exact = np.concatenate([d[1] for d in done]).astype(np.float64)
         complete = all(d[2] for d in done)
         if self._k and not complete and len(exact) > self._k:
             # Each segment lists its rows above the threshold it reached, which depends on the

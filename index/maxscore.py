@@ -20,8 +20,9 @@ completes them all, and `k=0` visits every posting: the exhaustive reference.
 A field's arrays are `index/bm25.py`'s: postings (rows rising within a term, tf), each
 row's `norm`, and the forward index. A term's contribution to a row is
 `weight * tf / (norm + tf)`, in float32 as numpy computes it there, and a row's
-contributions are summed in float64 in the terms' order, whichever way they were
-found, so a score is the same to the last bit on every path.
+contributions are summed in float32 in the terms' order, whichever way they were found,
+so a score is the same to the last bit on every path. (Sums in float64 made the postings
+loop 1.4 times slower at a million passages: its accumulator is read and written at random.)
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
     """Return the `keep` rows of `rows[:count]` with the best `scores`, rising, and their scores."""
     if count > keep:
         cut = np.partition(scores[:count].copy(), count - keep)[count - keep]
-        best_rows, best_scores = np.empty(keep, np.int64), np.empty(keep, np.float64)
+        best_rows, best_scores = np.empty(keep, np.int64), np.empty(keep, np.float32)
         kept = 0
         for above in (True, False):  # above the cut first, then as many rows at it as fit
             for j in range(count):
@@ -126,7 +127,7 @@ def _best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
 @compiled
 def looked_up(fields, positions, weights, arrays, targets):  # type: ignore[no-untyped-def]
     """Return the exact score of each of `targets` (rows), the terms summed in their order."""
-    scores = np.zeros(len(targets), np.float64)
+    scores = np.zeros(len(targets), np.float32)
     _complete(arrays, fields, positions, weights, 0, targets, len(targets), scores)
     return scores
 
@@ -147,7 +148,7 @@ def best_rows(starts, ends, fields, positions, weights, bounds, arrays, k, cap, 
     for i in range(terms - 1, -1, -1):
         left[i] = left[i + 1] + bounds[i]
     size = len(arrays[0][2])
-    partial = np.zeros(size, np.float64)
+    partial = np.zeros(size, np.float32)  # half the bytes of float64: the loop waits on its random reads
     touched = np.empty(size, np.int32)
     count, threshold, i = 0, floor, 0
     estimate_at = 2 * k if k > 0 else size + 1  # rows found before the threshold is estimated (again)
