@@ -24,7 +24,7 @@ from index.embed import Embedder
 from index.milvus import MilvusSettings
 from index.milvus_versions import holds, write_version
 from index.publishing import Ready, publish_check, published
-from index.segments import merge, old_vectors, publish
+from index.segments import merge, merge_groups, old_vectors, publish
 from index.store import (
     IndexVersion,
     Manifest,
@@ -206,11 +206,13 @@ def update_locked(
 def optimize_index(
     index_dir: Path, dense: DenseSettings | None = None, milvus: MilvusSettings | None = None
 ) -> UpdateReport:
-    """Merge every segment of the live version into one without deleted rows, and publish it."""
+    """Merge the live version's segments, dropping deleted rows, into as few as MAX_MERGED_ROWS allows; publish it."""
     started = time.perf_counter()
     with writer_lock(index_dir):
         manifest = read_manifest(index_dir)
-        entries = merge(index_dir, manifest.segments, range(len(manifest.segments)), dense or DenseSettings())
+        entries = manifest.segments
+        for group in reversed(merge_groups(entries)):  # the last first: earlier positions stay put
+            entries = merge(index_dir, entries, group, dense or DenseSettings())
         skipped = ("format_version", "created_at", "segments")
         fields = {k: v for k, v in asdict(manifest).items() if k not in skipped}
         version = save_version(index_dir, entries, fields, publish_check(milvus))

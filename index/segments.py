@@ -23,7 +23,11 @@ from index.store import SEGMENTS, IndexVersion, load_segment_cached, new_name, s
 from index.textindex import TextIndex
 
 Entry = dict[str, Any]
-MAX_SEGMENTS = 8  # more than this after an update: the segments below the largest are merged into one
+MAX_SEGMENTS = 8  # more than this after an update: the smallest segments are merged into one
+# Live rows a merge may write into one segment (Lucene's largest merged segment). A merge
+# analyses the merged text in memory: merging a million synthetic passages into one segment
+# outgrew this machine's 24 GB and was killed, while segments of 250,000 build in a few GB.
+MAX_MERGED_ROWS = 250_000
 
 
 def write_new_segment(
@@ -68,7 +72,7 @@ def publish(
     if added is not None:
         entries.append(write_new_segment(index_dir, *added, dense))
     if len(entries) > MAX_SEGMENTS:
-        entries = merge(index_dir, entries, smaller_than_largest(entries), dense)
+        entries = merge(index_dir, entries, smallest(entries), dense)
     chunks = sum(e["rows"] - e["deleted_rows"] for e in entries)
     return save_version(index_dir, entries, {**fields, "chunk_count": chunks}, servable), chunks
 
@@ -106,7 +110,7 @@ def old_vectors(version: IndexVersion, doc_ids: Sequence[str]) -> dict[str, np.n
 def merge(index_dir: Path, entries: list[Entry], which: Sequence[int], dense: DenseSettings) -> list[Entry]:
     """Return `entries` with those at positions `which` replaced by one segment of their live rows."""
     which = sorted(which)
-    if len(which) < 2 and not any(entries[i]["deleted_rows"] for i in which):
+    if not which or (len(which) < 2 and not any(entries[i]["deleted_rows"] for i in which)):
         return entries
     chunks: list[Chunk] = []
     documents: list[StoredDocument] = []
@@ -120,10 +124,33 @@ def merge(index_dir: Path, entries: list[Entry], which: Sequence[int], dense: De
     return [*entries[: which[0]], *merged, *(e for i, e in enumerate(entries) if i > which[0] and i not in which)]
 
 
-def smaller_than_largest(entries: list[Entry]) -> list[int]:
-    """Return the positions of every entry but the one with the most live rows."""
-    largest = max(range(len(entries)), key=lambda i: entries[i]["rows"] - entries[i]["deleted_rows"])
-    return [i for i in range(len(entries)) if i != largest]
+def smallest(entries: list[Entry]) -> list[int]:
+    """Return the positions of the segments with the fewest live rows that one merge may join (none if under two)."""
+    chosen, rows = [], 0
+    for i in sorted(range(len(entries)), key=lambda i: _live(entries[i])):
+        if rows + _live(entries[i]) > MAX_MERGED_ROWS:
+            break
+        chosen.append(i)
+        rows += _live(entries[i])
+    return chosen if len(chosen) > 1 else []
+
+
+def merge_groups(entries: list[Entry]) -> list[list[int]]:
+    """Return the runs of neighbouring segments that `--optimize` merges, each of MAX_MERGED_ROWS live rows at most.
+
+    A segment alone in its run is rewritten only if it has deleted rows to drop.
+    """
+    groups: list[list[int]] = []
+    for i, entry in enumerate(entries):
+        if groups and sum(_live(entries[j]) for j in groups[-1]) + _live(entry) <= MAX_MERGED_ROWS:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [g for g in groups if len(g) > 1 or entries[g[0]]["deleted_rows"]]
+
+
+def _live(entry: Entry) -> int:
+    return int(entry["rows"] - entry["deleted_rows"])
 
 
 def _collect(

@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="build or update the index from the corpus")
     index.add_argument("--full", action="store_true", help="re-embed every chunk instead of reusing unchanged ones")
     index.add_argument(
-        "--optimize", action="store_true", help="merge the index's segments into one, dropping deleted passages"
+        "--optimize",
+        action="store_true",
+        help="merge the index's segments (up to 250,000 passages each), dropping deleted passages",
     )
     index.add_argument(
         "--check",
@@ -117,7 +119,7 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{_describe(report)} -> {settings.index_dir}")
     if args.optimize:
         merged = optimize_index(settings.index_dir, settings.dense_settings(), settings.milvus_settings())
-        print(f"index version {merged.version}: segments merged into one in {merged.seconds:.1f} s")
+        print(f"index version {merged.version}: segments merged in {merged.seconds:.1f} s")
     return 0
 
 

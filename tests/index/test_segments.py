@@ -93,6 +93,30 @@ def test_segments_beyond_the_limit_are_merged_into_one(
     assert kept == listed  # a segment no kept version lists is deleted
 
 
+def test_no_merge_writes_a_segment_above_the_largest_merged_size(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    for n in range(4):
+        write_document(small_corpus, f"tin-{n}", f"Tin {n}", "2024-01-0" + str(n + 1), f"Tin số {n} về công đoàn.")
+        update_index(small_corpus, index_dir, embedder, SETTINGS)
+    segmented = load_version(index_dir)
+    rows = [s.rows for s in segmented.segments]  # the two articles, then four one-passage documents
+    assert len(rows) == 5 and rows[1:] == [1, 1, 1, 1] and rows[0] > 3
+    # Automatic merges (here beyond 3 segments) join the smallest, up to the limit, even if more segments stay.
+    monkeypatch.setattr("index.segments.MAX_SEGMENTS", 3)
+    monkeypatch.setattr("index.segments.MAX_MERGED_ROWS", 3)
+    write_document(small_corpus, "tin-4", "Tin 4", "2024-01-05", "Tin số 4 về công đoàn.")
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    assert [s.rows for s in load_version(index_dir).segments] == [rows[0], 3, 1, 1]
+    # --optimize merges neighbours up to the limit and leaves a larger segment without deletions alone.
+    optimize_index(index_dir)
+    optimized = load_version(index_dir)
+    assert [s.rows for s in optimized.segments] == [rows[0], 3, 2] and optimized.segments[0] is segmented.segments[0]
+    assert set(optimized.documents) == set(segmented.documents) | {"tin-4"}
+
+
 def test_a_version_loads_from_its_files_alone(
     small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
