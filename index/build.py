@@ -24,6 +24,7 @@ from index.embed import Embedder
 from index.milvus import MilvusSettings
 from index.milvus_versions import holds, write_version
 from index.publishing import Ready, publish_check, published
+from index.search import Retriever
 from index.segments import merge, merge_groups, old_vectors, publish
 from index.store import (
     IndexVersion,
@@ -120,7 +121,7 @@ def update_index(
             a segment for what changed.
         dense: how a new segment's vectors are indexed (flat or HNSW by size).
         milvus: also write each new version to Milvus collections (VIQA_BACKEND=milvus).
-        ready: is given the new version's retriever before it is published (`publish_check`).
+        ready: is given the retriever the check before publishing built, once the version is published.
     """
     with writer_lock(index_dir):
         return update_locked(
@@ -148,7 +149,7 @@ def update_locked(
     milvus: MilvusSettings | None = None,
     ready: Ready | None = None,
 ) -> UpdateReport:
-    """`update_index` for a caller that already holds `writer_lock(index_dir)`; `ready` as in `publish_check`.
+    """`update_index` for a caller that already holds `writer_lock(index_dir)`.
 
     Documents new or changed since the live version are chunked and indexed in one new
     segment (reusing the vectors of chunks that did not change); documents changed or
@@ -187,9 +188,13 @@ def update_locked(
         new = [dataclasses.replace(stored[d.doc_id], chunk_count=len(per_document[d.doc_id])) for d in changed]
         added = (chunks, new, vectors)
     fields = manifest_fields(embedder, settings, fingerprint, len(documents))
-    check = publish_check(milvus, previous, ready)
-    version, live_chunks = publish(index_dir, previous, gone, added, dense, fields, check)
+    checked: list[Retriever] = []
+    version, live_chunks = publish(
+        index_dir, previous, gone, added, dense, fields, publish_check(milvus, previous, checked.append)
+    )
     published(index_dir, version, milvus)
+    if ready is not None and checked:
+        ready(checked[-1])  # only once published: a write that fails leaves no retriever behind
     removed = sum(_chunk_count(live, doc_id) for doc_id in gone) if live else 0
     kept = len({c.chunk_id for c in chunks} - {c.chunk_id for c in missing})
     return UpdateReport(

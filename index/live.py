@@ -35,7 +35,7 @@ class LiveIndex:
         self._engine = engine
         self._lock = threading.Lock()
         self._rejected: str | None = None
-        self._checked: Retriever | None = None  # a version checked by a write here, not yet published
+        self._checked: Retriever | None = None  # a version a write here checked and published, not yet served
         self.problem: str | None = None  # why an older version than the published one is served
         self._retriever = self._first_loadable()
 
@@ -71,9 +71,10 @@ class LiveIndex:
             return True
 
     def adopt(self, checked: Retriever) -> None:
-        """Keep the retriever a write built to check its new version: `refresh` serves it once that is published."""
+        """Keep the retriever a write built to check the version it published: `refresh` serves it next."""
         with self._lock:
-            self._checked = checked
+            if checked.version.version != self.version.version:  # not already loaded by the watcher
+                self._checked = checked
 
     def watch(self, interval: float) -> threading.Event:
         """Poll for newly published versions every `interval` seconds; set the returned event to stop."""

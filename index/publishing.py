@@ -17,7 +17,7 @@ from index.milvus_versions import drop_versions_except, publish_alias, write_ver
 from index.search import Retriever, check_servable
 from index.store import IndexVersion, published_versions
 
-Ready = Callable[[Retriever], None]  # given a new version's checked retriever before it is published
+Ready = Callable[[Retriever], None]  # given the retriever a new version's check built
 
 
 def publish_check(

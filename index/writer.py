@@ -106,7 +106,7 @@ def add_document(
         key: the client's idempotency key: a retry with the same key and request gets the
             first write's result; with another request, IdempotencyConflict.
         original: the file the document was read from, kept beside it once it is stored.
-        ready: is given the new version's retriever before it is published (`publish_check`).
+        ready: is given the new version's retriever once it is published (`update_index`).
     """
     document = make_document(meta, raw)  # refuse bad input before taking the lock or writing anything
     operation: journal.Operation = "replace" if replace else "add"
@@ -198,7 +198,7 @@ class _Writer:
     settings: ChunkSettings
     dense: DenseSettings | None
     milvus: MilvusSettings | None
-    ready: Ready | None = None  # see `publish_check`
+    ready: Ready | None = None  # see `update_index`
 
     def logged(self, intent: Intent, progress: Progress | None) -> Written:
         """Journal `intent`, apply it, and keep its result; a failure leaves the corpus as it was."""

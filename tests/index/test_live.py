@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import index.build
 from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch
 from index.build import update_index
@@ -49,6 +50,23 @@ def test_a_checked_version_is_served_as_built_and_only_if_it_is_the_one_publishe
     live.adopt(check_servable(load_version(index_dir, adopted.version)))
     newest = update_index(small_corpus, index_dir, embedder, SETTINGS, full=True)
     assert live.refresh() and live.version.version == newest.version
+
+
+def test_a_write_that_fails_after_its_check_hands_over_no_retriever(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir, embedder = tmp_path / "index", KeywordEmbedder()
+    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    write_document(small_corpus, *THIRD)
+
+    def disk_full(*args: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(index.build, "published", disk_full)  # fails after the check passed
+    checked: list[Retriever] = []
+    with pytest.raises(OSError, match="No space"):
+        update_index(small_corpus, index_dir, embedder, SETTINGS, ready=checked.append)
+    assert checked == []
 
 
 def test_a_broken_version_is_rejected_once_and_the_old_one_kept(small_corpus: Path, tmp_path: Path) -> None:
