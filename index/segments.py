@@ -73,7 +73,7 @@ def publish(
         entries.append(write_new_segment(index_dir, *added, dense))
     if len(entries) > MAX_SEGMENTS:
         entries = merge(index_dir, entries, smallest(entries), dense)
-    chunks = sum(e["rows"] - e["deleted_rows"] for e in entries)
+    chunks = sum(_live(e) for e in entries)
     return save_version(index_dir, entries, {**fields, "chunk_count": chunks}, servable), chunks
 
 
@@ -141,11 +141,14 @@ def merge_groups(entries: list[Entry]) -> list[list[int]]:
     A segment alone in its run is rewritten only if it has deleted rows to drop.
     """
     groups: list[list[int]] = []
+    rows = 0  # live rows of the last run
     for i, entry in enumerate(entries):
-        if groups and sum(_live(entries[j]) for j in groups[-1]) + _live(entry) <= MAX_MERGED_ROWS:
+        if groups and rows + _live(entry) <= MAX_MERGED_ROWS:
             groups[-1].append(i)
+            rows += _live(entry)
         else:
             groups.append([i])
+            rows = _live(entry)
     return [g for g in groups if len(g) > 1 or entries[g[0]]["deleted_rows"]]
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,13 @@ def _results(version: IndexVersion, embedder: KeywordEmbedder) -> list[list[tupl
         for q in QUESTIONS
         for mode in MODES
     ]
+
+
+def _add_news(corpus: Path, index_dir: Path, embedder: KeywordEmbedder, numbers: Iterable[int]) -> None:
+    """Add one one-passage document per number, each in an update of its own (a segment each)."""
+    for n in numbers:
+        write_document(corpus, f"tin-{n}", f"Tin {n}", f"2024-01-0{n + 1}", f"Tin số {n} về công đoàn.")
+        update_index(corpus, index_dir, embedder, SETTINGS)
 
 
 def test_a_merge_changes_no_result(small_corpus: Path, tmp_path: Path) -> None:
@@ -82,9 +90,7 @@ def test_segments_beyond_the_limit_are_merged_into_one(
     monkeypatch.setattr("index.segments.MAX_SEGMENTS", 3)
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
-    for n in range(4):
-        write_document(small_corpus, f"tin-{n}", f"Tin {n}", "2024-01-0" + str(n + 1), f"Tin số {n} về công đoàn.")
-        update_index(small_corpus, index_dir, embedder, SETTINGS)
+    _add_news(small_corpus, index_dir, embedder, range(4))
     version = load_version(index_dir)
     assert len(version.segments) <= 3
     assert set(version.documents) == {"thanh-lap", "dai-hoi", "tin-0", "tin-1", "tin-2", "tin-3"}
@@ -98,17 +104,14 @@ def test_no_merge_writes_a_segment_above_the_largest_merged_size(
 ) -> None:
     index_dir, embedder = tmp_path / "index", KeywordEmbedder()
     update_index(small_corpus, index_dir, embedder, SETTINGS)
-    for n in range(4):
-        write_document(small_corpus, f"tin-{n}", f"Tin {n}", "2024-01-0" + str(n + 1), f"Tin số {n} về công đoàn.")
-        update_index(small_corpus, index_dir, embedder, SETTINGS)
+    _add_news(small_corpus, index_dir, embedder, range(4))
     segmented = load_version(index_dir)
     rows = [s.rows for s in segmented.segments]  # the two articles, then four one-passage documents
     assert len(rows) == 5 and rows[1:] == [1, 1, 1, 1] and rows[0] > 3
     # Automatic merges (here beyond 3 segments) join the smallest, up to the limit, even if more segments stay.
     monkeypatch.setattr("index.segments.MAX_SEGMENTS", 3)
     monkeypatch.setattr("index.segments.MAX_MERGED_ROWS", 3)
-    write_document(small_corpus, "tin-4", "Tin 4", "2024-01-05", "Tin số 4 về công đoàn.")
-    update_index(small_corpus, index_dir, embedder, SETTINGS)
+    _add_news(small_corpus, index_dir, embedder, [4])
     assert [s.rows for s in load_version(index_dir).segments] == [rows[0], 3, 1, 1]
     # --optimize merges neighbours up to the limit and leaves a larger segment without deletions alone.
     optimize_index(index_dir)
