@@ -94,6 +94,33 @@ def _complete(arrays, fields, positions, weights, first, targets, count, scores)
 
 
 @compiled
+def _completed(arrays, fields, positions, weights, first, rows, scores, done_rows, done_scores):  # type: ignore[no-untyped-def]
+    """Complete `scores` of `rows` from term `first` on, taking the exact scores known in `done_*`; return those grown.
+
+    A row's exact score does not depend on where its completion started (its terms are
+    summed in their order either way), and the rows each estimate of the threshold
+    completes are largely those the previous one did, and those the last phase keeps:
+    completing each row once does two fifths fewer lookups in the forward index, the
+    scattered reads that cost most of a query.
+    """
+    at = np.searchsorted(done_rows, rows)
+    new = np.empty(len(rows), np.int64)
+    count = 0
+    for j in range(len(rows)):
+        if at[j] < len(done_rows) and done_rows[at[j]] == rows[j]:
+            scores[j] = done_scores[at[j]]
+        else:
+            new[count] = j
+            count += 1
+    targets, partials = rows[new[:count]], scores[new[:count]]
+    _complete(arrays, fields, positions, weights, first, targets, count, partials)
+    scores[new[:count]] = partials
+    grown_rows, grown_scores = np.concatenate((done_rows, targets)), np.concatenate((done_scores, partials))
+    order = np.argsort(grown_rows)
+    return grown_rows[order], grown_scores[order]
+
+
+@compiled
 def _filter_of(asked):  # type: ignore[no-untyped-def]
     bits = np.zeros(64, np.int64)
     for position in asked:
@@ -151,6 +178,7 @@ def best_rows(starts, ends, fields, positions, weights, bounds, arrays, k, cap, 
     partial = np.zeros(size, np.float32)  # half the bytes of float64: the loop waits on its random reads
     touched = np.empty(size, np.int32)
     count, threshold, i = 0, floor, 0
+    done_rows, done_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)  # rows completed so far
     estimate_at = 2 * k if k > 0 else size + 1  # rows found before the threshold is estimated (again)
     while i < terms and (k == 0 or left[i] > threshold):
         rows, tf, norm = arrays[fields[i]][:3]
@@ -168,7 +196,9 @@ def best_rows(starts, ends, fields, positions, weights, bounds, arrays, k, cap, 
             # again each time the rows found grow fourfold, a few times per query.
             estimate_at = 4 * count
             best, exact = _best_of(touched[:count].astype(np.int64), partial[touched[:count]], count, 2 * k)
-            _complete(arrays, fields, positions, weights, i, best, len(best), exact)
+            done_rows, done_scores = _completed(
+                arrays, fields, positions, weights, i, best, exact, done_rows, done_scores
+            )
             threshold = max(threshold, _kth_best(exact, len(best), k))
     visited = i
     found = np.empty(count, np.int64)
@@ -181,7 +211,7 @@ def best_rows(starts, ends, fields, positions, weights, bounds, arrays, k, cap, 
     found, scores = _best_of(found, partial[found[:kept]], kept, cap if 0 < cap < kept else kept)
     pruned = pruned or len(found) < kept
     if visited < terms:
-        _complete(arrays, fields, positions, weights, visited, found, len(found), scores)
+        _completed(arrays, fields, positions, weights, visited, found, scores, done_rows, done_scores)
         if k > 0 and len(found) >= k:
             threshold = max(threshold, _kth_best(scores, len(found), k))
     above = scores >= threshold

@@ -11,6 +11,7 @@ import pytest
 
 from index.accumulate import Accumulation, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
+from index.maxscore import _completed, looked_up
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -65,6 +66,23 @@ def test_segments_score_as_one_collection() -> None:
         a, b = (accumulate(s, query_terms_of(s, QUERY), wanted) for s in (joined, whole))
         top = [m.rows[np.argsort(-m.scores, kind="stable")[:wanted]].tolist() for m in (a, b)]
         assert top[0] == top[1]
+
+
+def test_a_row_completed_once_is_not_completed_again() -> None:
+    scorer = LexicalIndex.build(PASSAGES).scorer()
+    visit = query_terms_of(scorer, QUERY)[0]
+    assert visit is not None
+    arrays = tuple(field[0].kernel_arrays for field in scorer.fields)
+    rows = np.arange(0, 200, 3, dtype=np.int64)
+    exact = looked_up(visit.fields, visit.positions, visit.weights, arrays, rows)
+    known = rows[::2]
+    sentinel = np.full(len(known), -1.0, np.float32)  # a score only the store of completed rows gives
+    scores = np.zeros(len(rows), np.float32)
+    grown = _completed(arrays, visit.fields, visit.positions, visit.weights, 0, rows, scores, known, sentinel)
+    np.testing.assert_array_equal(scores[::2], -1.0)
+    np.testing.assert_array_equal(scores[1::2], exact[1::2])  # the others completed from the first term, bit for bit
+    assert grown[0].tolist() == rows.tolist()
+    np.testing.assert_array_equal(grown[1], scores)
 
 
 def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> None:
