@@ -3,44 +3,81 @@
 Scoring every row for every query term costs the length of the terms' postings: at a
 million passages a question's common syllables ("đảng", "các", "của") hold most of the
 rows. `index/maxscore.py` visits the postings of the rarer terms and only looks the
-common ones up for the rows that can still reach the best `wanted`. Segments are
-visited largest first, each starting from the best threshold those already visited
-reached, so a small recent segment whose rows cannot compete costs little; two threads
-may share the segments of one field (`Accumulation`). With `wanted=None` every
-posting is visited: the exhaustive reference; `complete` says whether every row with a
-score above zero is listed.
+common ones up for the rows that can still reach the best `wanted`, in passes over
+runs of consecutive segments whose rows fit in cache together (`Passes`). Passes are
+made largest first, each starting from the best threshold those made reached, so a
+small recent segment whose rows cannot compete costs little; two threads may share the
+passes of one field (`Accumulation`). With `wanted=None` every posting is visited: the
+exhaustive reference; `complete` says whether every row with a score above zero is listed.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from index.bm25 import term_hashes
 from index.lexical import LexicalScorer, QueryTerms
-from index.maxscore import best_rows, looked_up
+from index.maxscore import best_rows, looked_up, segment_list
 
-# Rows of a segment completed from their own terms, per row wanted: those whose rarer terms
+# Rows completed from their own terms, per row wanted: those whose rarer terms
 # score best. On the 100,000-passage synthetic collection, 2 kept 99.8% of the exact top
 # 1,000, 4 all of it (30 questions).
 POSSIBLE_PER_WANTED = 4
+# Rows one pass covers: its accumulator, norms and rows found (12 bytes a row) stay in the 32 MB
+# cache the two cores share. At a million synthetic passages in four segments, one pass over
+# the passages took 20 ms against 36 in four, but one over their 4.4 million sentences 114 ms
+# against 79: past the cache, every posting waits on memory.
+ROWS_PER_PASS = 1_250_000
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Consecutive segments that one compiled pass visits together, rows numbered across the collection."""
+
+    first: int  # the segments first .. end - 1
+    end: int
+    segments: Any  # their arrays per field, as the compiled loops take them (`segment_list`)
+    shifts: np.ndarray  # int64: the first row of each, then the row after the last
+
+
+@dataclass(frozen=True)
+class Passes:
+    """A field's segments in passes of at most `ROWS_PER_PASS` rows (a larger segment alone), and all of them."""
+
+    runs: list[Pass]
+    whole: Pass  # for looking up the scores of given rows anywhere
+
+
+def passes_of(scorer: LexicalScorer) -> Passes:
+    """Return the passes of `scorer`'s segments (`LexicalScorer.passes` keeps them)."""
+    sizes = np.diff(scorer.shifts)
+    cuts = [0]
+    for segment in range(1, len(sizes)):
+        if scorer.shifts[segment] - scorer.shifts[cuts[-1]] + sizes[segment] > ROWS_PER_PASS:
+            cuts.append(segment)
+    bounds = list(zip(cuts, cuts[1:] + [len(sizes)])) if len(sizes) else []
+    return Passes([_pass(scorer, first, end) for first, end in bounds], _pass(scorer, 0, len(sizes)))
+
+
+def _pass(scorer: LexicalScorer, first: int, end: int) -> Pass:
+    arrays = [tuple(field[s].kernel_arrays for field in scorer.fields) for s in range(first, end)]
+    return Pass(first, end, segment_list(arrays) if arrays else None, scorer.shifts[first : end + 1].copy())
 
 
 @dataclass(frozen=True)
 class Visit:
-    """A query's terms that one segment holds, in visiting order (largest bound first), as arrays."""
+    """A query's terms that a field's segments hold, in visiting order (largest bound first), as arrays."""
 
-    starts: np.ndarray  # int64: where each term's postings begin in its field's arrays
-    ends: np.ndarray  # int64
-    fields: np.ndarray  # int64: 0 accented, 1 folded
-    positions: np.ndarray  # int64: the term's place in its field's sorted hashes
-    weights: np.ndarray  # float32: idf in the whole collection
-    bounds: np.ndarray  # float64: the most the term adds to any row of the segment
-
-
-Terms = list[Visit | None]  # per segment: None where it holds none of the query's terms
+    starts: np.ndarray  # int64 (segments, terms): where each term's postings begin in its field's arrays
+    ends: np.ndarray  # int64 (segments, terms): equal to starts where the segment does not hold the term
+    positions: np.ndarray  # int64 (segments, terms): the term's place in its field's sorted hashes, -1 if not held
+    fields: np.ndarray  # int64 (terms): 0 accented, 1 folded
+    weights: np.ndarray  # float32 (terms): idf in the whole collection
+    bounds: np.ndarray  # float64 (segments, terms): the most the term adds to any row of the segment
 
 
 @dataclass(frozen=True)
@@ -52,44 +89,45 @@ class Matched:
     complete: bool  # every row with a score above zero is listed
 
 
-def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Terms:
-    """Return, per segment, the query's terms it holds with their collection statistics and bounds."""
-    per_field = []
-    for scorers, words in zip(scorer.fields, (query.accented, query.folded)):
-        hashes = term_hashes(words)
-        positions = [s.field.positions(hashes) for s in scorers]
-        df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(len(hashes), dtype=np.int64))
-        per_field.append((positions, scorer.idf(df)))
-    return [_visit(scorer, per_field, segment) for segment in range(len(scorer.shifts) - 1)]
-
-
-def _visit(scorer: LexicalScorer, per_field: list[tuple[list[np.ndarray], np.ndarray]], segment: int) -> Visit | None:
-    """Return the terms of both fields that `segment` holds, largest bound first."""
+def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
+    """Return the query's terms that some segment holds, with their collection statistics and bounds (None: none)."""
     columns: list[list[np.ndarray]] = [[], [], [], [], [], []]
-    for field, (where, idf) in enumerate(per_field):
-        scoring = scorer.fields[field][segment]
-        held = where[segment] >= 0
-        at = where[segment][held].astype(np.int64)
-        indptr = scoring.field.indptr
-        bound = idf[held].astype(np.float64) * scoring.field.peak[at] * scoring.peak_scale
-        values = (indptr[at], indptr[at + 1], np.full(len(at), field), at, idf[held], bound)
+    for field, (scorers, words) in enumerate(zip(scorer.fields, (query.accented, query.folded))):
+        hashes = term_hashes(words)
+        positions = np.array([s.field.positions(hashes) for s in scorers], dtype=np.int64).reshape(-1, len(hashes))
+        df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(len(hashes), dtype=np.int64))
+        idf = scorer.idf(df)
+        held = (positions >= 0).any(axis=0)
+        positions = positions[:, held]
+        starts, ends = np.zeros(positions.shape, np.int64), np.zeros(positions.shape, np.int64)
+        bounds = np.zeros(positions.shape, np.float64)
+        for segment, scoring in enumerate(scorers):
+            at = positions[segment]
+            where = at >= 0
+            indptr = scoring.field.indptr
+            starts[segment, where], ends[segment, where] = indptr[at[where]], indptr[at[where] + 1]
+            bounds[segment, where] = idf[held][where] * scoring.field.peak[at[where]] * scoring.peak_scale
+        values = (starts, ends, positions, bounds, np.full(held.sum(), field), idf[held])
         for column, value in zip(columns, values):
-            column.append(np.asarray(value))
-    starts, ends, fields, positions, weights, bounds = (np.concatenate(column) for column in columns)
-    if not len(starts):
+            column.append(value)
+    starts, ends, positions, bounds = (np.concatenate(column, axis=1) for column in columns[:4])
+    fields, weights = (np.concatenate(column) for column in columns[4:])
+    if not len(weights):
         return None
-    order = np.argsort(-bounds, kind="stable")  # equal bounds keep the query's order: sums repeat exactly
+    # One order for every segment, so a row's terms are summed alike on every path; equal
+    # bounds keep the query's order.
+    order = np.argsort(-bounds.max(axis=0), kind="stable")
     return Visit(
-        starts.astype(np.int64)[order],
-        ends.astype(np.int64)[order],
+        np.ascontiguousarray(starts[:, order]),
+        np.ascontiguousarray(ends[:, order]),
+        np.ascontiguousarray(positions[:, order]),
         fields.astype(np.int64)[order],
-        positions[order],
         weights.astype(np.float32)[order],
-        bounds[order],
+        np.ascontiguousarray(bounds[:, order]),
     )
 
 
-def accumulate(scorer: LexicalScorer, terms: Terms, wanted: int | None) -> Matched:
+def accumulate(scorer: LexicalScorer, terms: Visit | None, wanted: int | None) -> Matched:
     """Return the rows that may be among the `wanted` best, with their exact scores.
 
     Args:
@@ -99,70 +137,76 @@ def accumulate(scorer: LexicalScorer, terms: Terms, wanted: int | None) -> Match
 
 
 class Accumulation:
-    """One field's accumulation over its segments, which any thread may take segments of.
+    """One field's accumulation over its passes, which any thread may take passes of.
 
     A search accumulates two fields, passages and sentences, on two cores: each thread
-    works through one field's segments and then helps with what is left of the other's,
-    so neither core waits while the other still has a segment to visit.
+    works through one field's passes and then helps with what is left of the other's,
+    so neither core waits while the other still has a pass to make.
     """
 
-    def __init__(self, scorer: LexicalScorer, terms: Terms, wanted: int | None) -> None:
+    def __init__(self, scorer: LexicalScorer, terms: Visit | None, wanted: int | None) -> None:
         self._scorer, self._terms = scorer, terms
         self._k = 0 if wanted is None else max(wanted, 1)
-        sizes = np.diff(scorer.shifts)
-        self._order = [s for s in np.argsort(-sizes, kind="stable").tolist() if terms[s] is not None]
+        runs: list[Pass] = scorer.passes.runs
+        held = (
+            []
+            if terms is None
+            else [r for r in runs if (terms.ends[r.first : r.end] > terms.starts[r.first : r.end]).any()]
+        )
+        self._order = sorted(held, key=lambda r: -(r.shifts[-1] - r.shifts[0]))  # the largest first
         self._taken = 0
         self._floor = -1.0
         self._found: dict[int, tuple[np.ndarray, np.ndarray, bool] | BaseException] = {}
         self._changed = threading.Condition()
 
     def work(self) -> None:
-        """Visit segments no thread has taken yet, until none is left."""
+        """Make passes no thread has taken yet, until none is left."""
         while True:
             with self._changed:
                 if self._taken == len(self._order):
                     return
-                segment, floor = self._order[self._taken], self._floor
+                at, floor = self._taken, self._floor
                 self._taken += 1
             try:
-                found: tuple[np.ndarray, np.ndarray, bool] | BaseException = self._visit(segment, floor)
+                found: tuple[np.ndarray, np.ndarray, bool] | BaseException = self._visit(self._order[at], floor)
             except BaseException as error:  # raised again by `result`, in the thread that waits
                 found = error
             with self._changed:
-                self._found[segment] = found
+                self._found[at] = found
                 self._changed.notify_all()
 
-    def _visit(self, segment: int, floor: float) -> tuple[np.ndarray, np.ndarray, bool]:
-        visit = self._terms[segment]
+    def _visit(self, run: Pass, floor: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        visit, k = self._terms, self._k
         assert visit is not None
-        k = self._k
+        part = slice(run.first, run.end)
         rows, exact, threshold, whole = best_rows(
-            visit.starts,
-            visit.ends,
+            run.segments,
+            run.shifts,
+            visit.starts[part],
+            visit.ends[part],
             visit.fields,
-            visit.positions,
+            visit.positions[part],
             visit.weights,
-            visit.bounds,
-            _arrays(self._scorer, segment),
+            visit.bounds[part].max(axis=0),
             k,
             POSSIBLE_PER_WANTED * k,
             floor,
         )  # type: ignore[call-arg]
         if k:
-            # Segments started later begin from the best threshold reached so far: one whose
+            # Passes started later begin from the best threshold reached so far: one whose
             # rows cannot compete costs little. (`result` makes the list independent of that order.)
             with self._changed:
                 self._floor = max(self._floor, float(threshold))
-        return rows + self._scorer.shifts[segment], exact, bool(whole)
+        return rows, exact, bool(whole)
 
     def result(self) -> Matched:
-        """Return the rows that may be among the best, once every segment is visited (helping with those left)."""
+        """Return the rows that may be among the best, once every pass is made (helping with those left)."""
         self.work()
         with self._changed:
             self._changed.wait_for(lambda: len(self._found) == len(self._order))
         done = []
-        for segment in self._order:
-            part = self._found[segment]
+        for at in range(len(self._order)):
+            part = self._found[at]
             if isinstance(part, BaseException):
                 raise part
             done.append(part)
@@ -172,29 +216,20 @@ class Accumulation:
         exact = np.concatenate([d[1] for d in done]).astype(np.float64)
         complete = all(d[2] for d in done)
         if self._k and not complete and len(exact) > self._k:
-            # Each segment lists its rows above the threshold it reached, which depends on the
+            # Each pass lists its rows above the threshold it reached, which depends on the
             # floor it started from; cut at the k-th best score, the list does not depend on
-            # which thread visited what (but for rows `cap` left out), and a row's place in it is its rank.
+            # which thread made what (but for rows `cap` left out), and a row's place in it is its rank.
             cut = np.partition(exact, len(exact) - self._k)[len(exact) - self._k]
             joined, exact = joined[exact >= cut], exact[exact >= cut]
         order = np.argsort(joined, kind="stable")
         return Matched(joined[order], exact[order], complete)
 
 
-def exact_scores(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.ndarray:
+def exact_scores(scorer: LexicalScorer, terms: Visit | None, rows: np.ndarray) -> np.ndarray:
     """Return the BM25 score of each of `rows` (rising), as `accumulate` computes it."""
-    out = np.zeros(len(rows), dtype=np.float64)
-    bounds = np.searchsorted(rows, scorer.shifts)
-    for segment in range(len(scorer.shifts) - 1):
-        start, end = bounds[segment], bounds[segment + 1]
-        visit = terms[segment]
-        if visit is not None and end > start:
-            local = np.ascontiguousarray(rows[start:end] - scorer.shifts[segment], dtype=np.int64)
-            arrays = _arrays(scorer, segment)
-            out[start:end] = looked_up(visit.fields, visit.positions, visit.weights, arrays, local)
-    return out
-
-
-def _arrays(scorer: LexicalScorer, segment: int) -> tuple[tuple[np.ndarray, ...], ...]:
-    """Return per field the arrays of the segment that the compiled loops read."""
-    return tuple(field[segment].kernel_arrays for field in scorer.fields)
+    if terms is None or not len(rows):
+        return np.zeros(len(rows), dtype=np.float64)
+    whole: Pass = scorer.passes.whole
+    targets = np.ascontiguousarray(rows, dtype=np.int64)
+    found = looked_up(whole.segments, whole.shifts, terms.fields, terms.positions, terms.weights, targets)
+    return found.astype(np.float64)

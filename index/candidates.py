@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.accumulate import Accumulation, Matched, Terms, exact_scores, query_terms_of
+from index.accumulate import Accumulation, Matched, Visit, exact_scores, query_terms_of
 from index.cores import SIDE, shared
 from index.dense import EF_SEARCH
 from index.lexical import LexicalScorer, QueryTerms
@@ -255,7 +255,7 @@ class _MemoryMatch:
         return _listed_or_exact(self._sentences, ids, self._stage.sentences, self._sentence_terms)
 
 
-def _listed_or_exact(matched: Matched, ids: np.ndarray, scorer: LexicalScorer, terms: Terms) -> np.ndarray:
+def _listed_or_exact(matched: Matched, ids: np.ndarray, scorer: LexicalScorer, terms: Visit | None) -> np.ndarray:
     """Return the exact score of each of `ids`: as accumulated, or looked up if the accumulation did not list it."""
     at = np.minimum(np.searchsorted(matched.rows, ids), max(len(matched.rows) - 1, 0))
     found = matched.rows[at] == ids if len(matched.rows) else np.zeros(len(ids), dtype=bool)
@@ -280,7 +280,7 @@ def _top(matched: Matched, n: int | None) -> Ranking:
     return sort_rows(rows, scores, limit=n, complete=matched.complete and (n is None or len(rows) <= n))
 
 
-def _exact(scorer: LexicalScorer, terms: Terms, rows: np.ndarray) -> np.ndarray:
+def _exact(scorer: LexicalScorer, terms: Visit | None, rows: np.ndarray) -> np.ndarray:
     """Return the exact BM25 score of each of `rows`, in their order."""
     unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
     return exact_scores(scorer, terms, unique)[inverse]

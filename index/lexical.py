@@ -13,10 +13,12 @@ Arabic numbers, so each fact is one sequence of terms however it was typed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -154,6 +156,13 @@ class LexicalScorer:
             fields.append(tuple(FieldScorer.of(f, rows, length) for f in segment_fields))
         shifts = np.concatenate([[0], np.cumsum([index.size for index in indexes])]).astype(np.int64)
         return cls((fields[0], fields[1]), rows, shifts)
+
+    @functools.cached_property
+    def passes(self) -> Any:
+        """Return the segments as the compiled BM25 loops visit them (`index/accumulate.py` `Passes`), made once."""
+        from index.accumulate import passes_of  # compiled code: imported by the first search, not every reader
+
+        return passes_of(self)
 
     def idf(self, df: np.ndarray) -> np.ndarray:
         """Return the idf, in this collection, of terms held by `df` rows."""

@@ -9,6 +9,7 @@ import numba
 import numpy as np
 import pytest
 
+import index.accumulate
 from index.accumulate import Accumulation, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
 from index.maxscore import _completed, looked_up
@@ -61,24 +62,38 @@ def test_segments_score_as_one_collection() -> None:
     b = accumulate(whole, query_terms_of(whole, QUERY), None)
     assert a.rows.tolist() == b.rows.tolist()
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
-    # The best rows too: the second segment starts from the threshold the first reached.
+    # The best rows too: one pass over both segments reaches the threshold of the whole collection.
     for wanted in (1, 3, 10):
         a, b = (accumulate(s, query_terms_of(s, QUERY), wanted) for s in (joined, whole))
         top = [m.rows[np.argsort(-m.scores, kind="stable")[:wanted]].tolist() for m in (a, b)]
         assert top[0] == top[1]
 
 
+def test_segments_in_several_passes_give_the_one_pass_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = _segments(6)
+    assert len(one.passes.runs) == 1  # made now, and kept
+    monkeypatch.setattr(index.accumulate, "ROWS_PER_PASS", 70)  # two segments of 33 or 34 rows a pass
+    several = _segments(6)
+    assert [(r.first, r.end) for r in several.passes.runs] == [(0, 2), (2, 4), (4, 6)]
+    for wanted in (1, 5, 30, None):
+        a, b = (accumulate(s, query_terms_of(s, QUERY), wanted) for s in (one, several))
+        top = [m.rows[np.argsort(-m.scores, kind="stable")[: wanted or 200]].tolist() for m in (a, b)]
+        assert top[0] == top[1]
+        np.testing.assert_array_equal(np.sort(a.scores)[-len(top[0]) :], np.sort(b.scores)[-len(top[1]) :])
+
+
 def test_a_row_completed_once_is_not_completed_again() -> None:
-    scorer = LexicalIndex.build(PASSAGES).scorer()
-    visit = query_terms_of(scorer, QUERY)[0]
+    scorer = _segments(3)
+    visit = query_terms_of(scorer, QUERY)
     assert visit is not None
-    arrays = tuple(field[0].kernel_arrays for field in scorer.fields)
+    segments, shifts = scorer.passes.whole.segments, scorer.shifts
     rows = np.arange(0, 200, 3, dtype=np.int64)
-    exact = looked_up(visit.fields, visit.positions, visit.weights, arrays, rows)
+    exact = looked_up(segments, shifts, visit.fields, visit.positions, visit.weights, rows)
+    np.testing.assert_allclose(exact, scorer.scores(QUERY)[rows], rtol=1e-6)
     known = rows[::2]
     sentinel = np.full(len(known), -1.0, np.float32)  # a score only the store of completed rows gives
     scores = np.zeros(len(rows), np.float32)
-    grown = _completed(arrays, visit.fields, visit.positions, visit.weights, 0, rows, scores, known, sentinel)
+    grown = _completed(segments, shifts, visit.fields, visit.positions, visit.weights, 0, rows, scores, known, sentinel)
     np.testing.assert_array_equal(scores[::2], -1.0)
     np.testing.assert_array_equal(scores[1::2], exact[1::2])  # the others completed from the first term, bit for bit
     assert grown[0].tolist() == rows.tolist()
@@ -100,7 +115,7 @@ def _segments(count: int) -> LexicalScorer:
     return LexicalScorer.of([LexicalIndex.build(PASSAGES[i::count]) for i in range(count)])
 
 
-def test_segments_shared_between_threads_give_the_one_thread_list() -> None:
+def test_threads_that_help_give_the_one_thread_list() -> None:
     scorer = _segments(6)
     terms = query_terms_of(scorer, QUERY)
     for wanted in (1, 5, 30, None):
@@ -119,12 +134,12 @@ def test_segments_shared_between_threads_give_the_one_thread_list() -> None:
 def test_an_error_in_a_helping_thread_reaches_the_thread_that_waits() -> None:
     scorer = _segments(2)
     terms = query_terms_of(scorer, QUERY)
-    assert terms[1] is not None
-    # Weights of the wrong shape: the compiled loop refuses them when the helper visits the segment.
-    broken = [terms[0], dataclasses.replace(terms[1], weights=terms[1].weights.reshape(1, -1))]
+    assert terms is not None
+    # Weights of the wrong shape: the compiled loop refuses them in the helper, which takes the work first.
+    broken = dataclasses.replace(terms, weights=terms.weights.reshape(1, -1))
     shared = Accumulation(scorer, broken, 5)
     helper = threading.Thread(target=shared.work)
     helper.start()
-    helper.join()  # it visited both segments, and kept the error of the second
+    helper.join()
     with pytest.raises(numba.TypingError):
         shared.result()
