@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.accumulate import Accumulation, Matched, Visit, exact_scores, query_terms_of
+from index.accumulate import Accumulation, Matched, ScoreLookup, query_terms_of
 from index.cores import SIDE, shared
 from index.dense import EF_SEARCH
 from index.lexical import LexicalScorer, QueryTerms
@@ -194,11 +194,12 @@ class _MemoryMatch:
 
     def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None) -> None:
         self._stage = stage
-        self._terms = query_terms_of(stage.lexical, query)
-        self._sentence_terms = query_terms_of(stage.sentences, query)
+        terms, sentence_terms = query_terms_of(stage.lexical, query), query_terms_of(stage.sentences, query)
         sentences_wanted = None if wanted is None else wanted * _SENTENCES_PER_CHUNK
-        self._passage_work = Accumulation(stage.lexical, self._terms, wanted)
-        self._sentence_work = Accumulation(stage.sentences, self._sentence_terms, sentences_wanted)
+        self._passage_work = Accumulation(stage.lexical, terms, wanted)
+        self._sentence_work = Accumulation(stage.sentences, sentence_terms, sentences_wanted)
+        self._passage_lookup = ScoreLookup(stage.lexical, terms)
+        self._sentence_lookup = ScoreLookup(stage.sentences, sentence_terms)
         # Every search reads both fields; their postings loops release the GIL. A free core
         # visits the sentences' segments, then helps with the passages' (and this thread the
         # other way round, when it asks): if no core is free, this thread visits them all.
@@ -241,10 +242,10 @@ class _MemoryMatch:
     def scores_of(self, rows: np.ndarray, *, sentences: bool) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         if not sentences:
-            return _listed_or_exact(self._passages, rows, self._stage.lexical, self._terms)
+            return _listed_or_exact(self._passages, rows, self._passage_lookup)
         first = self._stage.first_sentence
         ids, begins = concat_ranges(first[rows], first[rows + 1])
-        scores = _listed_or_exact(self._sentences, ids, self._stage.sentences, self._sentence_terms)
+        scores = _listed_or_exact(self._sentences, ids, self._sentence_lookup)
         best = np.zeros(len(rows), dtype=np.float64)
         held = first[rows + 1] > first[rows]
         if len(ids):
@@ -252,16 +253,16 @@ class _MemoryMatch:
         return best
 
     def _sentence_scores(self, ids: np.ndarray) -> np.ndarray:
-        return _listed_or_exact(self._sentences, ids, self._stage.sentences, self._sentence_terms)
+        return _listed_or_exact(self._sentences, ids, self._sentence_lookup)
 
 
-def _listed_or_exact(matched: Matched, ids: np.ndarray, scorer: LexicalScorer, terms: Visit | None) -> np.ndarray:
+def _listed_or_exact(matched: Matched, ids: np.ndarray, lookup: ScoreLookup) -> np.ndarray:
     """Return the exact score of each of `ids`: as accumulated, or looked up if the accumulation did not list it."""
     at = np.minimum(np.searchsorted(matched.rows, ids), max(len(matched.rows) - 1, 0))
     found = matched.rows[at] == ids if len(matched.rows) else np.zeros(len(ids), dtype=bool)
     scores = np.where(found, matched.scores[at] if len(matched.rows) else 0.0, 0.0)
     if not matched.complete and not found.all():
-        scores[~found] = _exact(scorer, terms, ids[~found])
+        scores[~found] = lookup.scores(ids[~found])
     return scores
 
 
@@ -278,9 +279,3 @@ def _top(matched: Matched, n: int | None) -> Ranking:
     positive = matched.scores > 0
     rows, scores = matched.rows[positive], matched.scores[positive]
     return sort_rows(rows, scores, limit=n, complete=matched.complete and (n is None or len(rows) <= n))
-
-
-def _exact(scorer: LexicalScorer, terms: Visit | None, rows: np.ndarray) -> np.ndarray:
-    """Return the exact BM25 score of each of `rows`, in their order."""
-    unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
-    return exact_scores(scorer, terms, unique)[inverse]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import index.accumulate
-from index.accumulate import Accumulation, accumulate, exact_scores, query_terms_of
+from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
 from index.maxscore import _completed, looked_up
 
@@ -98,6 +98,19 @@ def test_a_row_completed_once_is_not_completed_again() -> None:
     np.testing.assert_array_equal(scores[1::2], exact[1::2])  # the others completed from the first term, bit for bit
     assert grown[0].tolist() == rows.tolist()
     np.testing.assert_array_equal(grown[1], scores)
+
+
+def test_scores_looked_up_once_are_kept_for_the_next_ask() -> None:
+    scorer = _segments(3)
+    terms = query_terms_of(scorer, QUERY)
+    expected = scorer.scores(QUERY)
+    lookup = ScoreLookup(scorer, terms)
+    first, second = np.array([150, 77, 3, 77]), np.array([3, 199, 0, 150])
+    np.testing.assert_allclose(lookup.scores(first), expected[first], rtol=1e-6)
+    assert lookup.known == 3
+    np.testing.assert_allclose(lookup.scores(second), expected[second], rtol=1e-6)
+    assert lookup.known == 5  # 199 and 0 were new
+    np.testing.assert_array_equal(lookup.scores(second), exact_scores(scorer, terms, np.sort(second))[[1, 3, 0, 2]])
 
 
 def test_a_field_whose_terms_are_all_common_still_adds_to_the_rows_found() -> None:
