@@ -184,7 +184,7 @@ def looked_up(segments, shifts, fields, positions, weights, targets):  # type: i
 
 
 @compiled
-def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor):  # type: ignore[no-untyped-def]
+def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor, estimate):  # type: ignore[no-untyped-def]
     """Return the rows that may be among the `k` best, rising, their exact scores, the threshold, and completeness.
 
     Args:
@@ -196,6 +196,9 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
         k: the best rows wanted (0: every row any term names, exactly).
         cap: most rows completed from their own terms (0: no limit).
         floor: a score the k-th best row is known to reach (from other segments), or -1.
+        estimate: whether to estimate the threshold while visiting; if not, the terms are
+            visited until the floor stops them, every one without a floor, and only the
+            rows found then are completed.
     """
     terms = len(weights)
     left = np.zeros(terms + 1, np.float64)  # left[i]: the most terms i.. can add to a row
@@ -207,7 +210,7 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
     touched = np.empty(size, np.int32)
     count, threshold, i = 0, floor, 0
     done_rows, done_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)  # rows completed so far
-    estimate_at = 2 * k if k > 0 else size + 1  # rows found before the threshold is estimated (again)
+    estimate_at = 2 * k if k > 0 and estimate else size + 1  # rows found before the threshold is estimated (again)
     while i < terms and (k == 0 or left[i] > threshold):
         weight = weights[i]
         for segment in range(len(segments)):
@@ -245,8 +248,8 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
     found += base
     if visited < terms:
         _completed(segments, shifts, fields, positions, weights, visited, found, scores, done_rows, done_scores)
-        if k > 0 and len(found) >= k:
-            threshold = max(threshold, _kth_best(scores, len(found), k))
+    if k > 0 and len(found) >= k:  # the scores are exact now
+        threshold = max(threshold, _kth_best(scores, len(found), k))
     above = scores >= threshold
     complete = visited == terms and not pruned and above.all()
     return found[above], scores[above], threshold, complete

@@ -12,7 +12,7 @@ import pytest
 import index.accumulate
 from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
-from index.maxscore import _completed, looked_up
+from index.maxscore import _completed, best_rows, looked_up
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -20,6 +20,13 @@ PASSAGES = [
 ]
 PASSAGES[77] += " Trụ sở ở số 18 Hồ Xuân Hương."
 QUERY = query_terms("Trụ sở Đảng bộ ở Hồ Xuân Hương")
+
+
+@pytest.fixture(autouse=True, params=["threshold estimated", "every posting visited"])
+def _visiting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test as MaxScore estimating its threshold, and as a pass small enough to visit every posting."""
+    if request.param == "threshold estimated":
+        monkeypatch.setattr(index.accumulate, "POSTINGS_PER_WANTED", 0)
 
 
 def test_without_a_budget_every_posting_is_scored() -> None:
@@ -41,6 +48,7 @@ def test_the_best_rows_are_those_of_exhaustive_scoring_with_exact_scores() -> No
         assert not matched.complete  # rows with the common terms alone were not visited
         assert len(matched.rows) < np.count_nonzero(expected)
         np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)  # listed rows are exact
+        assert (matched.scores >= np.sort(matched.scores)[-wanted]).all()  # and none below the wanted-th best
         top = matched.rows[np.argsort(-matched.scores, kind="stable")[:wanted]]
         np.testing.assert_allclose(np.sort(expected[top]), np.sort(expected[best[:wanted]]), rtol=1e-6)
     assert accumulate(scorer, terms, 1).rows[0] == 77
@@ -80,6 +88,20 @@ def test_segments_in_several_passes_give_the_one_pass_list(monkeypatch: pytest.M
         top = [m.rows[np.argsort(-m.scores, kind="stable")[: wanted or 200]].tolist() for m in (a, b)]
         assert top[0] == top[1]
         np.testing.assert_array_equal(np.sort(a.scores)[-len(top[0]) :], np.sort(b.scores)[-len(top[1]) :])
+
+
+def test_a_pass_reports_the_kth_best_score_as_the_threshold_for_the_next() -> None:
+    scorer = _segments(2)
+    visit = query_terms_of(scorer, QUERY)
+    assert visit is not None
+    run = scorer.passes.runs[0]
+    expected = np.sort(scorer.scores(QUERY))[::-1]
+    for estimate in (True, False):
+        _, _, threshold, _ = best_rows(
+            run.segments, run.shifts, visit.starts, visit.ends, visit.fields, visit.positions,
+            visit.weights, visit.bounds.max(axis=0), 5, 20, -1.0, estimate,
+        )  # fmt: skip
+        assert threshold == pytest.approx(expected[4], rel=1e-6)
 
 
 def test_a_row_completed_once_is_not_completed_again() -> None:
