@@ -100,19 +100,21 @@ def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
     for field, (scorers, words) in enumerate(zip(scorer.fields, (query.accented, query.folded))):
         hashes = term_hashes(words)
         positions = np.array([s.field.positions(hashes) for s in scorers], dtype=np.int64).reshape(-1, len(hashes))
-        df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(len(hashes), dtype=np.int64))
-        idf = scorer.idf(df)
         held = (positions >= 0).any(axis=0)
         positions = positions[:, held]
+        df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(positions.shape[1], dtype=np.int64))
+        idf = scorer.idf(df)
         starts, ends = np.zeros(positions.shape, np.int64), np.zeros(positions.shape, np.int64)
         bounds = np.zeros(positions.shape, np.float64)
         for segment, scoring in enumerate(scorers):
-            at = positions[segment]
-            where = at >= 0
-            indptr = scoring.field.indptr
-            starts[segment, where], ends[segment, where] = indptr[at[where]], indptr[at[where] + 1]
-            bounds[segment, where] = idf[held][where] * scoring.field.peak[at[where]] * scoring.peak_scale
-        values = (starts, ends, positions, bounds, np.full(held.sum(), field), idf[held])
+            if not len(scoring.field.peak):
+                continue  # a field without terms (its positions are all -1)
+            at = np.maximum(positions[segment], 0)
+            starts[segment], ends[segment] = scoring.field.indptr[at], scoring.field.indptr[at + 1]
+            bounds[segment] = idf * scoring.field.peak[at] * scoring.peak_scale
+        absent = positions < 0
+        ends[absent], bounds[absent] = starts[absent], 0.0  # no postings there
+        values = (starts, ends, positions, bounds, np.full(len(idf), field), idf)
         for column, value in zip(columns, values):
             column.append(value)
     starts, ends, positions, bounds = (np.concatenate(column, axis=1) for column in columns[:4])
@@ -122,14 +124,7 @@ def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
     # One order for every segment, so a row's terms are summed alike on every path; equal
     # bounds keep the query's order.
     order = np.argsort(-bounds.max(axis=0), kind="stable")
-    return Visit(
-        np.ascontiguousarray(starts[:, order]),
-        np.ascontiguousarray(ends[:, order]),
-        np.ascontiguousarray(positions[:, order]),
-        fields.astype(np.int64)[order],
-        weights.astype(np.float32)[order],
-        np.ascontiguousarray(bounds[:, order]),
-    )
+    return Visit(starts[:, order], ends[:, order], positions[:, order], fields[order], weights[order], bounds[:, order])
 
 
 def accumulate(scorer: LexicalScorer, terms: Visit | None, wanted: int | None) -> Matched:

@@ -248,8 +248,9 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
     found += base
     if visited < terms:
         _completed(segments, shifts, fields, positions, weights, visited, found, scores, done_rows, done_scores)
-    if k > 0 and len(found) >= k:  # the scores are exact now
+    if k > 0 and len(found) >= k:  # the scores are exact now: the next pass starts from the k-th best
         threshold = max(threshold, _kth_best(scores, len(found), k))
+    if visited == terms and not pruned:  # every row any term names, exactly: listed whole
+        return found, scores, threshold, True
     above = scores >= threshold
-    complete = visited == terms and not pruned and above.all()
-    return found[above], scores[above], threshold, complete
+    return found[above], scores[above], threshold, False

@@ -61,6 +61,17 @@ def test_a_collection_smaller_than_twice_the_rows_wanted_is_scored_completely() 
     assert matched.complete and matched.rows.tolist() == np.flatnonzero(scorer.scores(QUERY)).tolist()
 
 
+def test_a_pass_that_visits_every_posting_lists_every_row_when_it_keeps_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(index.accumulate, "POSTINGS_PER_WANTED", 10**9)
+    scorer = LexicalIndex.build([f"Đảng bộ họp.{' Lời.' * n}" for n in range(200)]).scorer()  # 200 scores
+    query = query_terms("Đảng bộ")
+    matched = accumulate(scorer, query_terms_of(scorer, query), 60)  # 240 rows may be kept: all of them
+    assert matched.complete and matched.rows.tolist() == list(range(200))
+    np.testing.assert_allclose(matched.scores, scorer.scores(query), rtol=1e-6)
+
+
 def test_segments_score_as_one_collection() -> None:
     whole = LexicalIndex.build(PASSAGES).scorer()
     parts = LexicalIndex.build(PASSAGES[:120]), LexicalIndex.build(PASSAGES[120:])
