@@ -29,8 +29,8 @@ from index.maxscore import best_rows, looked_up, segment_list
 POSSIBLE_PER_WANTED = 4
 # Rows one pass covers: its accumulator, norms and rows found (12 bytes a row) stay in the 32 MB
 # cache the two cores share. At a million synthetic passages in four segments, one pass over
-# the passages took 20 ms against 36 in four, but one over their 4.4 million sentences 114 ms
-# against 79: past the cache, every posting waits on memory.
+# the passages took 19 ms against 33 in four, but one over their 4.4 million sentences 114 ms
+# against 93 (one thread): past the cache, every posting waits on memory.
 ROWS_PER_PASS = 1_250_000
 # Postings per row wanted below which a pass visits every posting of the query's terms instead
 # of estimating a threshold: completing rows from the forward index costs a few microseconds
