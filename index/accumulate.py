@@ -99,7 +99,8 @@ def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
     columns: list[list[np.ndarray]] = [[], [], [], [], [], []]
     for field, (scorers, words) in enumerate(zip(scorer.fields, (query.accented, query.folded))):
         hashes = term_hashes(words)
-        positions = np.array([s.field.positions(hashes) for s in scorers], dtype=np.int64).reshape(-1, len(hashes))
+        found = [s.field.positions(hashes) for s in scorers]
+        positions = np.array(found, dtype=np.int64).reshape(len(scorers), len(hashes))  # a query may have no terms
         held = (positions >= 0).any(axis=0)
         positions = positions[:, held]
         df = sum((s.field.df(p) for s, p in zip(scorers, positions)), np.zeros(positions.shape[1], dtype=np.int64))

@@ -55,6 +55,15 @@ def test_the_best_rows_are_those_of_exhaustive_scoring_with_exact_scores() -> No
     np.testing.assert_allclose(exact_scores(scorer, terms, np.arange(200)), expected, rtol=1e-6)
 
 
+def test_a_query_without_terms_matches_nothing() -> None:
+    scorer = _segments(2)
+    for text in ("???", "\U0001f600", "\u0301", ""):
+        terms = query_terms_of(scorer, query_terms(text))
+        assert terms is None
+        matched = accumulate(scorer, terms, 5)
+        assert matched.complete and not len(matched.rows)
+
+
 def test_a_collection_smaller_than_twice_the_rows_wanted_is_scored_completely() -> None:
     scorer = LexicalIndex.build(PASSAGES).scorer()
     matched = accumulate(scorer, query_terms_of(scorer, QUERY), 150)  # no threshold before 300 rows are found
