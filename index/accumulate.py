@@ -65,7 +65,8 @@ def passes_of(scorer: LexicalScorer) -> Passes:
         if scorer.shifts[segment] - scorer.shifts[cuts[-1]] + sizes[segment] > ROWS_PER_PASS:
             cuts.append(segment)
     bounds = list(zip(cuts, cuts[1:] + [len(sizes)])) if len(sizes) else []
-    return Passes([_pass(scorer, first, end) for first, end in bounds], _pass(scorer, 0, len(sizes)))
+    runs = [_pass(scorer, first, end) for first, end in bounds]
+    return Passes(runs, runs[0] if len(runs) == 1 else _pass(scorer, 0, len(sizes)))  # one run: it is the whole
 
 
 def _pass(scorer: LexicalScorer, first: int, end: int) -> Pass:

@@ -195,7 +195,7 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
         fields, weights, bounds: per term, largest bound first.
         k: the best rows wanted (0: every row any term names, exactly).
         cap: most rows completed from their own terms (0: no limit).
-        floor: a score the k-th best row is known to reach (from other segments), or -1.
+        floor: a score the k-th best row is known to reach (from other passes), or -1.
         estimate: whether to estimate the threshold while visiting; if not, the terms are
             visited until the floor stops them, every one without a floor, and only the
             rows found then are completed.
