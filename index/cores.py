@@ -23,7 +23,8 @@ T = TypeVar("T")
 # vector against a few thousand, too little work to share; and OpenBLAS's workers keep spinning
 # on both cores for a while after each call, while the next search's BM25 loops run there. At a
 # million synthetic passages those loops took 1.4 times their CPU time when searches followed
-# each other, and a search's p50 fell from about 150 to 125 ms with this limit.
+# each other; with this limit a search's p50 went from 165 and 152 ms to 125 and 134 ms (two
+# runs of each, alternated).
 threadpool_limits(1, user_api="blas")
 
 SIDE = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="viqa-side")
