@@ -181,8 +181,6 @@ class Retriever:
             query_vector = self.encoder.embed(rewrite.dense)
             timings["embed"] = time.perf_counter() - started
         depth = self._depth(config, top_k)
-        # A longer BM25 list costs a few more rows of the accumulation, a dense one an index search,
-        # so the BM25 lists are longer: fewer candidates rank "just below" a list they miss.
         lexical_depth = depth * _LEXICAL_DEPTH
         match = self.candidates.match(query_terms(rewrite.lexical), lexical_depth if config.candidates else None)
         lexical = match.passages_top(lexical_depth)
