@@ -5,6 +5,11 @@ million passages costs tens of milliseconds per query. Above `hnsw_threshold` ve
 a segment gets an HNSW graph instead (inner product over L2-normalised vectors, as the
 flat index). Its parameters are recorded in the segment's metadata; how much of the
 exact top 10 it finds is measured by `viqa bench scale`, not assumed.
+
+A graph search reads a few thousand vectors at random, so its time is the memory it
+reads. By default the graph compares vectors held as a byte per dimension (faiss's 8-bit
+scalar quantizer, a quarter of float32's bytes) and the rows it returns are scored again
+from the float vectors kept beside it, so every score a search returns is exact.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -32,12 +37,17 @@ class DenseSettings:
     hnsw_threshold: int = 50_000  # vectors from which a segment is indexed by HNSW
     hnsw_m: int = 32  # graph neighbours per vector
     hnsw_ef_construction: int = 80  # (how many candidates a search keeps is SearchConfig.hnsw_ef_search)
+    # What the graph compares: "sq8", a byte per dimension (the rows found scored again from
+    # the float vectors), or "float". On a 250,000-vector synthetic segment, ef 400, one
+    # thread: 2.7 against 4.1 ms a search, the same share of the exact top 200 (0.401).
+    hnsw_codes: Literal["sq8", "float"] = "sq8"
 
     def layout(self, rows: int) -> dict[str, Any]:
         """Return the index kind and build parameters for a segment of `rows` vectors."""
         if rows < self.hnsw_threshold:
             return {"kind": "flat"}
-        return {"kind": "hnsw", "m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction}
+        graph = {"m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction, "codes": self.hnsw_codes}
+        return {"kind": "hnsw", **graph}
 
 
 def build_index(vectors: np.ndarray, dimension: int, layout: dict[str, Any]) -> faiss.Index:
@@ -46,14 +56,26 @@ def build_index(vectors: np.ndarray, dimension: int, layout: dict[str, Any]) -> 
     index: Any  # faiss's stubs know little of its index classes
     if layout["kind"] == "flat":
         index = faiss.IndexFlatIP(dimension)
-    elif layout["kind"] == "hnsw":
+    elif layout["kind"] == "hnsw" and _codes(layout) == "float":
         index = faiss.IndexHNSWFlat(dimension, int(layout["m"]), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(layout["ef_construction"])
+    elif layout["kind"] == "hnsw" and _codes(layout) == "sq8":
+        byte: Any = faiss.ScalarQuantizer.QT_8bit
+        graph = faiss.IndexHNSWSQ(dimension, byte, int(layout["m"]), faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = int(layout["ef_construction"])
+        index = faiss.IndexRefineFlat(graph)  # one file: the graph over codes, and the float vectors
+        if len(vectors):
+            index.train(vectors)  # each dimension's range, over this segment's vectors
     else:
-        raise ValueError(f"unknown dense index kind {layout['kind']!r}")
+        raise ValueError(f"unknown dense index kind {layout['kind']!r} (codes {_codes(layout)!r})")
     if len(vectors):
         index.add(vectors)
     return index
+
+
+def _codes(layout: dict[str, Any]) -> str:
+    """Return what an HNSW layout's graph compares (segments written before codes were recorded: floats)."""
+    return str(layout.get("codes", "float"))
 
 
 @dataclass(frozen=True)
@@ -89,15 +111,15 @@ class DenseIndex:
         if n <= 0:
             return Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), complete=True)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        index, params = self.index, None
+        graph, flat = self._parts
         # The inner selector must outlive the search: FAISS holds it by a raw pointer.
         excluded = faiss.IDSelectorBatch(deleted.astype(np.int64)) if len(deleted) else None
         selector = faiss.IDSelectorNot(excluded) if excluded is not None else None
-        if self.layout["kind"] == "hnsw" and exact:
-            index = faiss.downcast_index(index.storage)  # the graph's own vectors, searched flat
-        if index is not self.index or self.layout["kind"] == "flat":
+        index, params = flat, None
+        if graph is None or exact:
             params = faiss.SearchParameters(sel=selector) if selector is not None else None  # type: ignore[call-arg]
         else:
+            index = graph
             params = faiss.SearchParametersHNSW(efSearch=max(ef_search, n))  # type: ignore[attr-defined]
             if selector is not None:
                 params.sel = selector
@@ -107,13 +129,25 @@ class DenseIndex:
         faiss.omp_set_num_threads(1)
         scores, rows = index.search(query, n, params=params)
         valid = rows[0] >= 0
+        found, found_scores = rows[0][valid], scores[0][valid]
+        if index is graph and _codes(self.layout) == "sq8":  # it compared codes: its rows scored from their floats
+            found_scores = self.matrix[found] @ query[0]
         # FAISS orders equal scores arbitrarily; the scoring wants the lower row first.
-        return sort_rows(rows[0][valid], scores[0][valid].astype(np.float64), complete=n == self.size - len(deleted))
+        return sort_rows(found, found_scores.astype(np.float64), complete=n == self.size - len(deleted))
+
+    @functools.cached_property
+    def _parts(self) -> tuple[Any, Any]:
+        """Return the HNSW graph to search (None: a flat index) and the flat index of the float vectors."""
+        if self.layout["kind"] == "flat":
+            return None, self.index
+        if _codes(self.layout) == "float":
+            return self.index, faiss.downcast_index(self.index.storage)  # the graph's own vectors
+        return faiss.downcast_index(self.index.base_index), faiss.downcast_index(self.index.refine_index)
 
     @functools.cached_property
     def matrix(self) -> np.ndarray:
         """Return every stored vector as one (rows, dimension) array: a view of FAISS's memory, not a copy."""
-        flat: Any = faiss.downcast_index(self.index.storage) if self.layout["kind"] == "hnsw" else self.index
+        flat = self._parts[1]
         if not self.size:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return faiss.rev_swig_ptr(flat.get_xb(), self.size * self.dimension).reshape(self.size, self.dimension)

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(
         _DENSE.hnsw_ef_construction, ge=8, description="HNSW candidates kept while the graph is built."
     )
+    hnsw_codes: Literal["sq8", "float"] = Field(
+        _DENSE.hnsw_codes,
+        description="What a new HNSW graph compares: 'sq8', a byte per dimension (the rows found are scored "
+        "again from the float vectors), or 'float' (four times the bytes read per search).",
+    )
     hnsw_ef_search: int = Field(
         _SEARCH.hnsw_ef_search, ge=1, description="HNSW candidates kept while searching (more: better recall, slower)."
     )
@@ -209,7 +214,10 @@ class Settings(BaseSettings):
     def dense_settings(self) -> DenseSettings:
         """Return how new segments' vectors are indexed."""
         return DenseSettings(
-            hnsw_threshold=self.hnsw_threshold, hnsw_m=self.hnsw_m, hnsw_ef_construction=self.hnsw_ef_construction
+            hnsw_threshold=self.hnsw_threshold,
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_construction=self.hnsw_ef_construction,
+            hnsw_codes=self.hnsw_codes,
         )
 
     def limits(self) -> Limits:

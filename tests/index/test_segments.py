@@ -147,9 +147,9 @@ def test_segments_from_the_threshold_up_get_an_hnsw_graph(small_corpus: Path, tm
 
     flat, hnsw = load_version(tmp_path / "flat"), load_version(tmp_path / "hnsw")
     layout = json.loads((hnsw.segments[0].path / "segment.json").read_text(encoding="utf-8"))["dense"]
-    assert layout == {"kind": "hnsw", "m": 8, "ef_construction": 16}
+    assert layout == {"kind": "hnsw", "m": 8, "ef_construction": 16, "codes": "sq8"}
     assert flat.segments[0].dense.layout == {"kind": "flat"}
-    assert type(hnsw.segments[0].dense.index).__name__ == "IndexHNSWFlat"
+    assert type(hnsw.segments[0].dense.index).__name__ == "IndexRefineFlat"  # the graph over codes, and floats
     # On a handful of passages the graph finds what exact search finds.
     assert _results(hnsw, embedder) == _results(flat, embedder)
 

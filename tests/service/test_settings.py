@@ -38,3 +38,12 @@ def test_milvus_updates_in_place_only_on_a_server_unless_told(tmp_path: Path) ->
     forced = Settings(backend="milvus", index_dir=tmp_path, milvus_in_place=True).milvus_settings()
     assert lite is not None and server is not None and forced is not None
     assert (lite.in_place, server.in_place, forced.in_place) == (False, True, True)
+
+
+def test_what_a_new_hnsw_graph_compares_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().dense_settings().layout(10**6)["codes"] == "sq8"
+    monkeypatch.setenv("VIQA_HNSW_CODES", "float")
+    assert Settings().dense_settings().layout(10**6)["codes"] == "float"
+    monkeypatch.setenv("VIQA_HNSW_CODES", "pq")
+    with pytest.raises(ValueError, match="hnsw_codes"):
+        Settings()
