@@ -16,7 +16,11 @@ os.environ.setdefault(
     "NUMBA_CACHE_DIR", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "viqa" / "numba")
 )
 
-import numba  # noqa: E402  (reads NUMBA_CACHE_DIR when imported)
+import numba  # noqa: E402
+
+# numba reads its settings when first imported, and a module may have imported it before
+# this one (ranx does, and `index/maxscore.py` itself, its imports being sorted): read again.
+numba.config.reload_config()
 
 # nogil: concurrent searches run their loops on both cores at once.
 compiled = numba.njit(nogil=True, cache=True)
