@@ -12,7 +12,7 @@ import pytest
 import index.accumulate
 from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
-from index.maxscore import _best_of, _best_touched, _completed, best_rows, looked_up
+from index.maxscore import _best_of, _completed, best_rows, looked_up
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -147,12 +147,24 @@ def test_an_estimate_chooses_the_best_rows_found_and_at_the_cut_the_first_found(
     partial = rng.integers(0, 6, 500).astype(np.float32)  # six values: many rows tie at the cut
     touched = rng.permutation(500)[:300].astype(np.int32)  # rows in the order the postings found them
     for keep in (1, 7, 50, 299, 300, 400):
-        rows, scores = _best_touched(touched, partial, 300, keep)
+        rows, scores = _best_of(touched, partial[touched], 300, keep)
         assert len(rows) == min(keep, 300) and np.all(np.diff(rows) > 0)
         np.testing.assert_array_equal(np.sort(scores), np.sort(partial[touched])[::-1][: len(rows)][::-1])
-        expected = _best_of(touched.astype(np.int64), partial[touched], 300, keep)
+        expected = _chosen_in_order(touched, partial[touched], keep)
         np.testing.assert_array_equal(rows, expected[0])  # the same rows at the cut as the final phase takes
         np.testing.assert_array_equal(scores, expected[1])
+        np.testing.assert_array_equal(_best_of(touched.astype(np.int64), partial[touched], 300, keep)[0], rows)
+
+
+def _chosen_in_order(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows above the keep-th best score, then the first found at it, rising."""
+    chosen = list(range(len(rows)))
+    if len(rows) > keep:
+        cut = np.sort(scores)[::-1][keep - 1]
+        above = [j for j in chosen if scores[j] > cut]
+        chosen = above + [j for j in chosen if scores[j] == cut][: keep - len(above)]
+    order = np.argsort(rows[chosen])
+    return rows[chosen][order].astype(np.int64), scores[chosen][order]
 
 
 def test_scores_looked_up_once_are_kept_for_the_next_ask() -> None:
