@@ -182,12 +182,17 @@ def _measure(
             during.append(_timed(retriever, questions[i % len(questions)], config))
             i += 1
 
+    def add(base: IndexVersion) -> None:  # checked (and written to Milvus) as the service does before publishing
+        publish(index_dir, base, [], (extra[0], extra[1], extra[2]), dense, fields, publish_check(milvus, base))
+
+    def remove(added: IndexVersion) -> None:
+        publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, publish_check(milvus, added))
+
     # A first add and remove, untimed. Where numba's cache does not hold the loops a write
     # runs (a fresh machine, changed code), the first add compiles them, once per machine:
     # 9.2 s at 10,000 passages against 0.4 s compiled, and it was the only round timed.
-    publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields, publish_check(milvus, version))
-    added = load_version(index_dir)
-    publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, publish_check(milvus, added))
+    add(version)
+    remove(load_version(index_dir))
     version = load_version(index_dir)
     # An add takes about as long as a few searches at a million passages: one add alone
     # leaves p99 during it to a handful of samples, so the document is added and removed again.
@@ -196,8 +201,7 @@ def _measure(
         searcher = threading.Thread(target=keep_searching, args=(stop,))
         searcher.start()
         started = time.perf_counter()
-        # what the service checks (and writes to Milvus) before publishing
-        publish(index_dir, version, [], (extra[0], extra[1], extra[2]), dense, fields, publish_check(milvus, version))
+        add(version)
         adds.append(time.perf_counter() - started)
         stop.set()
         searcher.join()
@@ -207,7 +211,7 @@ def _measure(
             Retriever.build(added, encoder, engine)
             swap_s = time.perf_counter() - started
         started = time.perf_counter()
-        publish(index_dir, added, [extra[1][0].meta.doc_id], None, dense, fields, publish_check(milvus, added))
+        remove(added)
         removes.append(time.perf_counter() - started)
         version = load_version(index_dir)
     encoder.close()
