@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +25,27 @@ def find_listening_pid(port: int) -> int | None:
         if not proc.name.isdigit():
             continue
         try:
-            for fd in (proc / "fd").iterdir():
-                if fd.readlink().as_posix() in wanted:
-                    return int(proc.name)
+            fds = list((proc / "fd").iterdir())
         except OSError:  # another user's process, or one that just exited
             continue
+        if holds_any(fds, wanted):
+            return int(proc.name)
     return None
+
+
+def holds_any(fds: Iterable[Path], targets: set[str]) -> bool:
+    """Whether one of the descriptor links `fds` points at one of `targets`.
+
+    A descriptor can close between listing the directory and reading its link (the process
+    keeps working while we look); that one is skipped, not the whole process.
+    """
+    for fd in fds:
+        try:
+            if fd.readlink().as_posix() in targets:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _listening_inodes(port: int) -> set[str]:
