@@ -151,8 +151,9 @@ def test_an_estimate_chooses_the_best_rows_found_and_at_the_cut_the_first_found(
         assert len(rows) == min(keep, 300) and np.all(np.diff(rows) > 0)
         np.testing.assert_array_equal(np.sort(scores), np.sort(partial[touched])[::-1][: len(rows)][::-1])
         expected = _chosen_in_order(touched, partial[touched], keep)
-        np.testing.assert_array_equal(rows, expected[0])  # the same rows at the cut as the final phase takes
+        np.testing.assert_array_equal(rows, expected[0])  # at the cut, the rows found first
         np.testing.assert_array_equal(scores, expected[1])
+        # the final phase passes int64 rows, the estimates int32: the same choice
         np.testing.assert_array_equal(_best_of(touched.astype(np.int64), partial[touched], 300, keep)[0], rows)
 
 
