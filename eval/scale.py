@@ -101,7 +101,11 @@ def run_scale_bench(
         for key in ("format_version", "created_at", "segments"):
             del fields[key]
         fields.update(corpus_fingerprint="synthetic", document_count=documents_count, chunk_count=passages)
-        milvus = MilvusSettings(uri=str(root / "milvus.db")) if backend == "milvus" else None
+        milvus = None
+        if backend == "milvus":  # the graphs the bench's dense settings make
+            milvus = MilvusSettings(
+                str(root / "milvus.db"), hnsw_m=dense.hnsw_m, hnsw_ef_construction=dense.hnsw_ef_construction
+            )
         built = load_version(index_dir, save_version(index_dir, entries, fields))
         build_s += time.perf_counter() - started
         milvus_write_s = 0.0

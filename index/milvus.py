@@ -41,6 +41,7 @@ from typing import Any
 
 from corpus.errors import IndexMismatch, RetrievalError
 from index.bm25 import term_hashes
+from index.dense import DenseSettings
 from index.lexical import terms
 from index.store import IndexVersion
 
@@ -56,8 +57,8 @@ class MilvusSettings:
     uri: str  # a file path runs Milvus Lite; http://host:19530 reaches a server
     token: str | None = None
     alias: str = "viqa-live"
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
+    hnsw_m: int = DenseSettings.hnsw_m  # the graphs FAISS builds, unless told otherwise
+    hnsw_ef_construction: int = DenseSettings.hnsw_ef_construction
     # Updating collections in place keeps BM25 exact only where the engine scores with
     # collection-wide statistics; Milvus Lite 3.2 keeps them per segment (a TODO in its
     # engine/collection.py), so there a version written anew is the one that scores right.

@@ -14,6 +14,7 @@ from corpus.chunk import ChunkSettings
 from corpus.errors import IndexMismatch
 from index.build import optimize_index, update_index
 from index.candidates import MemoryCandidates
+from index.dense import DenseSettings
 from index.encoder import QueryEncoder
 from index.lexical import query_terms
 from index.milvus import MANIFEST_PROPERTY, MilvusSettings, collection_names, connect
@@ -185,3 +186,9 @@ def test_a_collection_whose_manifest_disagrees_with_the_index_is_refused(
         MilvusCandidates.open(MemoryCandidates.build(version), milvus)
     client.alter_collection_properties(passages, properties={MANIFEST_PROPERTY: json.dumps(stored)})
     MilvusCandidates.open(MemoryCandidates.build(version), milvus)
+
+
+def test_milvus_builds_the_graphs_faiss_builds_unless_told_otherwise() -> None:
+    # The scale bench and code that builds the settings by hand get the graph the service builds.
+    defaults, dense = MilvusSettings(uri="unused.db"), DenseSettings()
+    assert (defaults.hnsw_m, defaults.hnsw_ef_construction) == (dense.hnsw_m, dense.hnsw_ef_construction)
