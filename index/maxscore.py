@@ -39,6 +39,11 @@ import numpy as np
 
 from index.compiled import compiled
 
+# A choice among more than this many times the rows kept first narrows them down by a
+# histogram of this many bins.
+_NEAR_THE_TOP = 4
+_BINS = 4096
+
 
 def segment_list(segments: list[tuple[tuple[np.ndarray, ...], ...]]) -> Any:
     """Return the segments' arrays as the list the compiled loops take: one type, whatever the number of segments."""
@@ -163,14 +168,48 @@ def _best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
     """Return the `keep` rows of `rows[:count]` with the best `scores`, rising (int64), and their scores.
 
     Rows above the cut come first, then as many rows at it as fit, in the order given. An
-    estimate chooses among up to every row of a pass: one pass over the rows and a single
-    copy to partition took a million synthetic passages' sentences from 108.6 to 103.1 ms a
-    question (one thread, the same output) against two passes and three copies.
+    estimate chooses among up to every row of a pass; a histogram of the scores finds the
+    few rows near the top, and only those are partitioned: numba's partition costs about
+    15 ns a value (28 ms for 2 million, against 6 ms this way). At a million synthetic
+    passages a question's sentences took 65 against 72 to 84 ms (one thread), and a
+    search's p50 and p99 went from 106 and 198 ms to 89 and 143 ms (two runs of each).
     """
     if count <= keep:
         chosen = rows[:count].astype(np.int64)
         order = np.argsort(chosen)
         return chosen[order], scores[:count][order]
+    if count > _NEAR_THE_TOP * keep:
+        near_rows, near_scores, near = _near_the_top(rows, scores, count, keep)
+        return _chosen(near_rows, near_scores, near, keep)
+    return _chosen(rows, scores, count, keep)
+
+
+@compiled
+def _near_the_top(rows, scores, count, keep):  # type: ignore[no-untyped-def]
+    """Return the rows of `rows[:count]` in the histogram bins of the `keep` best scores (scores >= 0), in order."""
+    top = np.float32(0.0)
+    for j in range(count):
+        top = max(top, scores[j])
+    scale = (_BINS - 1) / max(np.float64(top), 1e-30)
+    histogram = np.zeros(_BINS, np.int64)
+    for j in range(count):
+        histogram[int(scores[j] * scale)] += 1
+    lowest, held = _BINS - 1, histogram[_BINS - 1]
+    while held < keep:
+        lowest -= 1
+        held += histogram[lowest]
+    near_rows, near_scores = np.empty(held, np.int64), np.empty(held, np.float32)
+    at = 0
+    for j in range(count):
+        if int(scores[j] * scale) >= lowest:
+            near_rows[at], near_scores[at] = rows[j], scores[j]
+            at += 1
+    return near_rows, near_scores, held
+
+
+@compiled
+def _chosen(rows, scores, count, keep):  # type: ignore[no-untyped-def]
+    """`_best_of` by one partition of all `count` scores (count > keep)."""
     cut = np.partition(scores[:count], count - keep)[count - keep]
     best_rows, best_scores = np.empty(keep, np.int64), np.empty(keep, np.float32)
     at_cut = np.empty(keep, np.int64)

@@ -12,7 +12,7 @@ import pytest
 import index.accumulate
 from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
-from index.maxscore import _best_of, _completed, best_rows, looked_up
+from index.maxscore import _best_of, _chosen, _completed, best_rows, looked_up
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -155,6 +155,18 @@ def test_an_estimate_chooses_the_best_rows_found_and_at_the_cut_the_first_found(
         np.testing.assert_array_equal(scores, expected[1])
         # the final phase passes int64 rows, the estimates int32: the same choice
         np.testing.assert_array_equal(_best_of(touched.astype(np.int64), partial[touched], 300, keep)[0], rows)
+
+
+def test_a_choice_narrowed_by_a_histogram_is_the_choice_of_one_partition() -> None:
+    rng = np.random.default_rng(11)
+    rows = rng.permutation(40_000)[:20_000].astype(np.int32)
+    spread = rng.random(20_000).astype(np.float32) * 30  # every value its own, or nearly
+    clustered = np.float32(12.5) + rng.integers(0, 3, 20_000).astype(np.float32) / 1024  # all in a bin or two
+    for scores in (spread, clustered, np.full(20_000, 3.0, np.float32), spread**8):
+        for keep in (1, 100, 2_400):
+            narrowed, whole = _best_of(rows, scores, 20_000, keep), _chosen(rows, scores, 20_000, keep)
+            np.testing.assert_array_equal(narrowed[0], whole[0])
+            np.testing.assert_array_equal(narrowed[1], whole[1])
 
 
 def _chosen_in_order(rows: np.ndarray, scores: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
