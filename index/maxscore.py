@@ -38,11 +38,7 @@ import numba
 import numpy as np
 
 from index.compiled import compiled
-
-# A choice among more than this many times the rows kept first narrows them down by a
-# histogram of this many bins.
-_NEAR_THE_TOP = 4
-_BINS = 4096
+from index.topk import best_of, kth_best
 
 
 def segment_list(segments: list[tuple[tuple[np.ndarray, ...], ...]]) -> Any:
@@ -158,77 +154,6 @@ def _filter_of(asked):  # type: ignore[no-untyped-def]
 
 
 @compiled
-def _kth_best(scores, count, k):  # type: ignore[no-untyped-def]
-    """Return the k-th largest of `scores[:count]` (count >= k)."""
-    return np.partition(scores[:count].copy(), count - k)[count - k]
-
-
-@compiled
-def _best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
-    """Return the `keep` rows of `rows[:count]` with the best `scores`, rising (int64), and their scores.
-
-    Rows above the cut come first, then as many rows at it as fit, in the order given. An
-    estimate chooses among up to every row of a pass; a histogram of the scores finds the
-    few rows near the top, and only those are partitioned: numba's partition costs about
-    15 ns a value (28 ms for 2 million, against 6 ms this way). At a million synthetic
-    passages a question's sentences took 65 against 72 to 84 ms (one thread), and a
-    search's p50 and p99 went from 106 and 198 ms to 89 and 143 ms (two runs of each).
-    """
-    if count <= keep:
-        chosen = rows[:count].astype(np.int64)
-        order = np.argsort(chosen)
-        return chosen[order], scores[:count][order]
-    if count > _NEAR_THE_TOP * keep:
-        near_rows, near_scores, near = _near_the_top(rows, scores, count, keep)
-        return _chosen(near_rows, near_scores, near, keep)
-    return _chosen(rows, scores, count, keep)
-
-
-@compiled
-def _near_the_top(rows, scores, count, keep):  # type: ignore[no-untyped-def]
-    """Return the rows of `rows[:count]` in the histogram bins of the `keep` best scores (scores >= 0), in order."""
-    top = np.float32(0.0)
-    for j in range(count):
-        top = max(top, scores[j])
-    scale = (_BINS - 1) / max(np.float64(top), 1e-30)
-    histogram = np.zeros(_BINS, np.int64)
-    for j in range(count):
-        histogram[int(scores[j] * scale)] += 1
-    lowest, held = _BINS - 1, histogram[_BINS - 1]
-    while held < keep:
-        lowest -= 1
-        held += histogram[lowest]
-    near_rows, near_scores = np.empty(held, np.int64), np.empty(held, np.float32)
-    at = 0
-    for j in range(count):
-        if int(scores[j] * scale) >= lowest:
-            near_rows[at], near_scores[at] = rows[j], scores[j]
-            at += 1
-    return near_rows, near_scores, held
-
-
-@compiled
-def _chosen(rows, scores, count, keep):  # type: ignore[no-untyped-def]
-    """`_best_of` by one partition of all `count` scores (count > keep)."""
-    cut = np.partition(scores[:count], count - keep)[count - keep]
-    best_rows, best_scores = np.empty(keep, np.int64), np.empty(keep, np.float32)
-    at_cut = np.empty(keep, np.int64)
-    above = level = 0
-    for j in range(count):
-        if scores[j] > cut:
-            best_rows[above], best_scores[above] = rows[j], scores[j]
-            above += 1
-        elif scores[j] == cut and level < keep:
-            at_cut[level] = j
-            level += 1
-    for j in at_cut[: keep - above]:
-        best_rows[above], best_scores[above] = rows[j], scores[j]
-        above += 1
-    order = np.argsort(best_rows)
-    return best_rows[order], best_scores[order]
-
-
-@compiled
 def looked_up(segments, shifts, fields, positions, weights, targets):  # type: ignore[no-untyped-def]
     """Return the exact score of each of `targets` (rows, rising), the terms summed in their order."""
     scores = np.zeros(len(targets), np.float32)
@@ -282,12 +207,12 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
             # The rows the rarer terms favour change as commoner terms come in: estimated
             # again each time the rows found grow fourfold, a few times per query.
             estimate_at = 4 * count
-            best, exact = _best_of(touched[:count], partial[touched[:count]], count, 2 * k)
+            best, exact = best_of(touched[:count], partial[touched[:count]], count, 2 * k)
             best += base
             done_rows, done_scores = _completed(
                 segments, shifts, fields, positions, weights, i, best, exact, done_rows, done_scores
             )
-            threshold = max(threshold, _kth_best(exact, len(best), k))
+            threshold = max(threshold, kth_best(exact, len(best), k))
     visited = i
     found = np.empty(count, np.int64)
     kept = 0
@@ -296,13 +221,13 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
             found[kept] = touched[j]
             kept += 1
     pruned = kept < count
-    found, scores = _best_of(found, partial[found[:kept]], kept, cap if 0 < cap < kept else kept)
+    found, scores = best_of(found, partial[found[:kept]], kept, cap if 0 < cap < kept else kept)
     pruned = pruned or len(found) < kept
     found += base
     if visited < terms:
         _completed(segments, shifts, fields, positions, weights, visited, found, scores, done_rows, done_scores)
     if k > 0 and len(found) >= k:  # the scores are exact now: the next pass starts from the k-th best
-        threshold = max(threshold, _kth_best(scores, len(found), k))
+        threshold = max(threshold, kth_best(scores, len(found), k))
     if visited == terms and not pruned:  # every row any term names, exactly: listed whole
         return found, scores, threshold, True
     above = scores >= threshold

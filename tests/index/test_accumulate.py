@@ -12,7 +12,8 @@ import pytest
 import index.accumulate
 from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
-from index.maxscore import _best_of, _chosen, _completed, best_rows, looked_up
+from index.maxscore import _completed, best_rows, looked_up
+from index.topk import best_of, chosen_by_partition
 
 # Every passage says "đảng bộ"; one in seven says "trụ sở"; one says "Hồ Xuân Hương".
 PASSAGES = [
@@ -147,14 +148,14 @@ def test_an_estimate_chooses_the_best_rows_found_and_at_the_cut_the_first_found(
     partial = rng.integers(0, 6, 500).astype(np.float32)  # six values: many rows tie at the cut
     touched = rng.permutation(500)[:300].astype(np.int32)  # rows in the order the postings found them
     for keep in (1, 7, 50, 299, 300, 400):
-        rows, scores = _best_of(touched, partial[touched], 300, keep)
+        rows, scores = best_of(touched, partial[touched], 300, keep)
         assert len(rows) == min(keep, 300) and np.all(np.diff(rows) > 0)
         np.testing.assert_array_equal(np.sort(scores), np.sort(partial[touched])[::-1][: len(rows)][::-1])
         expected = _chosen_in_order(touched, partial[touched], keep)
         np.testing.assert_array_equal(rows, expected[0])  # at the cut, the rows found first
         np.testing.assert_array_equal(scores, expected[1])
         # the final phase passes int64 rows, the estimates int32: the same choice
-        np.testing.assert_array_equal(_best_of(touched.astype(np.int64), partial[touched], 300, keep)[0], rows)
+        np.testing.assert_array_equal(best_of(touched.astype(np.int64), partial[touched], 300, keep)[0], rows)
 
 
 def test_a_choice_narrowed_by_a_histogram_is_the_choice_of_one_partition() -> None:
@@ -164,7 +165,7 @@ def test_a_choice_narrowed_by_a_histogram_is_the_choice_of_one_partition() -> No
     clustered = np.float32(12.5) + rng.integers(0, 3, 20_000).astype(np.float32) / 1024  # all in a bin or two
     for scores in (spread, clustered, np.full(20_000, 3.0, np.float32), spread**8):
         for keep in (1, 100, 2_400):
-            narrowed, whole = _best_of(rows, scores, 20_000, keep), _chosen(rows, scores, 20_000, keep)
+            narrowed, whole = best_of(rows, scores, 20_000, keep), chosen_by_partition(rows, scores, 20_000, keep)
             np.testing.assert_array_equal(narrowed[0], whole[0])
             np.testing.assert_array_equal(narrowed[1], whole[1])
 
