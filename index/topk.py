@@ -19,7 +19,7 @@ _BINS = 4096
 @compiled
 def kth_best(scores, count, k):  # type: ignore[no-untyped-def]
     """Return the k-th largest of `scores[:count]` (count >= k)."""
-    return np.partition(scores[:count].copy(), count - k)[count - k]
+    return np.partition(scores[:count], count - k)[count - k]  # a copy: the scores keep their order
 
 
 @compiled
