@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from corpus.chunk import ChunkSettings
@@ -36,6 +38,8 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._rejected: str | None = None
         self._checked: Retriever | None = None  # a version a write here checked and published, not yet served
+        self._writes = 0  # writes of this process under way (see `writing`)
+        self._writes_lock = threading.Lock()
         self.problem: str | None = None  # why an older version than the published one is served
         self._retriever = self._first_loadable()
 
@@ -76,12 +80,30 @@ class LiveIndex:
             if checked.version.version != self.version.version:  # not already loaded by the watcher
                 self._checked = checked
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the watcher off while a write of this process runs.
+
+        The write hands over the retriever its check built (`adopt`) only once its version is
+        published; a poll in between would build that version a second time (seconds of work
+        at a million passages).
+        """
+        with self._writes_lock:
+            self._writes += 1
+        try:
+            yield
+        finally:
+            with self._writes_lock:
+                self._writes -= 1
+
     def watch(self, interval: float) -> threading.Event:
         """Poll for newly published versions every `interval` seconds; set the returned event to stop."""
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.wait(interval):
+                if self._writes:
+                    continue  # the write serves its version itself, from what it built
                 try:
                     self.refresh()
                 except Exception:  # a bad new version must not stop the service serving the old one

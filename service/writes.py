@@ -182,7 +182,8 @@ async def _in_writer(
     metrics = request.app.state.metrics
     started = time.perf_counter()
     try:
-        written = await run_in_threadpool(call)
+        with live.writing():
+            written = await run_in_threadpool(call)
     except Exception as exc:
         refused = isinstance(exc, RetrievalError) and exc.status < 500  # the request's fault, not the service's
         metrics.updates.labels(operation, "refused" if refused else "failed").inc()

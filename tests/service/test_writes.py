@@ -4,12 +4,14 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+import index.build
 from corpus.documents import corpus_fingerprint
 from index.build import update_index
 from index.candidates import MemoryCandidates
@@ -45,15 +47,22 @@ def test_json_post_adds_a_searchable_document(admin: TestClient) -> None:
 
 
 def test_a_write_builds_its_version_once(admin: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The check before publishing and the swap after it share one build of the version's stage.
+    # The check before publishing and the swap after it share one build of the version's stage,
+    # even when the watcher (polling every 0.1 s) sees the new version before the write hands it over.
     built: list[str] = []
     build = MemoryCandidates.build.__func__  # type: ignore[attr-defined]
+    publish = index.build.published
 
     def counted(cls: type[MemoryCandidates], version: IndexVersion) -> MemoryCandidates:
         built.append(version.version)
         return build(cls, version)
 
+    def slow(*args: Any) -> None:
+        time.sleep(0.5)
+        publish(*args)
+
     monkeypatch.setattr(MemoryCandidates, "build", classmethod(counted))
+    monkeypatch.setattr(index.build, "published", slow)
     response = admin.post("/documents", json=NEW, headers=AUTH)
     assert response.status_code == 201, response.text
     assert built == [response.json()["index_version"]]
