@@ -129,13 +129,16 @@ def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
     return Visit(starts[:, order], ends[:, order], positions[:, order], fields[order], weights[order], bounds[:, order])
 
 
-def accumulate(scorer: LexicalScorer, terms: Visit | None, wanted: int | None) -> Matched:
+def accumulate(
+    scorer: LexicalScorer, terms: Visit | None, wanted: int | None, deleted: np.ndarray | None = None
+) -> Matched:
     """Return the rows that may be among the `wanted` best, with their exact scores.
 
     Args:
         wanted: how many best rows the caller will read; None lists every row any term names.
+        deleted: rows that match nothing (tombstones), rising.
     """
-    return Accumulation(scorer, terms, wanted).result()
+    return Accumulation(scorer, terms, wanted, deleted).result()
 
 
 class Accumulation:
@@ -146,8 +149,11 @@ class Accumulation:
     so neither core waits while the other still has a pass to make.
     """
 
-    def __init__(self, scorer: LexicalScorer, terms: Visit | None, wanted: int | None) -> None:
+    def __init__(
+        self, scorer: LexicalScorer, terms: Visit | None, wanted: int | None, deleted: np.ndarray | None = None
+    ) -> None:
         self._scorer, self._terms = scorer, terms
+        self._deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, dtype=np.int64)
         self._k = 0 if wanted is None else max(wanted, 1)
         runs: list[Pass] = scorer.passes.runs
         held = (
@@ -195,6 +201,7 @@ class Accumulation:
             POSSIBLE_PER_WANTED * k,
             floor,
             postings > POSTINGS_PER_WANTED * k,
+            self._deleted[slice(*np.searchsorted(self._deleted, run.shifts[[0, -1]]))],
         )  # type: ignore[call-arg]
         if k:
             # Passes started later begin from the best threshold reached so far: one whose

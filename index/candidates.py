@@ -196,8 +196,8 @@ class _MemoryMatch:
         self._stage = stage
         terms, sentence_terms = query_terms_of(stage.lexical, query), query_terms_of(stage.sentences, query)
         sentences_wanted = None if wanted is None else wanted * _SENTENCES_PER_CHUNK
-        self._passage_work = Accumulation(stage.lexical, terms, wanted)
-        self._sentence_work = Accumulation(stage.sentences, sentence_terms, sentences_wanted)
+        self._passage_work = Accumulation(stage.lexical, terms, wanted, stage.version.deleted_rows)
+        self._sentence_work = Accumulation(stage.sentences, sentence_terms, sentences_wanted, stage.deleted_sentences)
         self._passage_lookup = ScoreLookup(stage.lexical, terms)
         self._sentence_lookup = ScoreLookup(stage.sentences, sentence_terms)
         # Every search reads both fields; their postings loops release the GIL. A free core
@@ -211,11 +211,11 @@ class _MemoryMatch:
 
     @functools.cached_property
     def _passages(self) -> Matched:
-        return _without(self._passage_work.result(), self._stage.version.deleted_rows)
+        return self._passage_work.result()
 
     @functools.cached_property
     def _sentences(self) -> Matched:
-        return _without(self._sentence_work.result(), self._stage.deleted_sentences)
+        return self._sentence_work.result()
 
     def passages_top(self, n: int | None = None) -> Ranking:
         return _top(self._passages, n)
@@ -264,14 +264,6 @@ def _listed_or_exact(matched: Matched, ids: np.ndarray, lookup: ScoreLookup) -> 
     if not matched.complete and not found.all():
         scores[~found] = lookup.scores(ids[~found])
     return scores
-
-
-def _without(matched: Matched, deleted: np.ndarray) -> Matched:
-    """Return `matched` without the deleted rows (a deleted row matches nothing)."""
-    if not len(deleted):
-        return matched
-    kept = ~np.isin(matched.rows, deleted, assume_unique=True)
-    return Matched(matched.rows[kept], matched.scores[kept], matched.complete)
 
 
 def _top(matched: Matched, n: int | None) -> Ranking:

@@ -162,7 +162,7 @@ def looked_up(segments, shifts, fields, positions, weights, targets):  # type: i
 
 
 @compiled
-def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor, estimate):  # type: ignore[no-untyped-def]
+def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor, estimate, deleted):  # type: ignore[no-untyped-def]
     """Return the rows that may be among the `k` best, rising, their exact scores, the threshold, and completeness.
 
     Args:
@@ -177,6 +177,7 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
         estimate: whether to estimate the threshold while visiting; if not, the terms are
             visited until the floor stops them, every one without a floor, and only the
             rows found then are completed.
+        deleted: rows (numbered across the collection) that match nothing: tombstones.
     """
     terms = len(weights)
     left = np.zeros(terms + 1, np.float64)  # left[i]: the most terms i.. can add to a row
@@ -185,6 +186,10 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
     base = shifts[0]
     size = shifts[-1] - base
     partial = np.zeros(size, np.float32)  # half the bytes of float64: the loop waits on its random reads
+    for row in deleted:
+        # Never touched (not 0), and stays so: a deleted row neither enters the list nor
+        # raises a threshold the live rows must reach, at no cost in the postings loop.
+        partial[row - base] = -np.inf
     touched = np.empty(size, np.int32)
     count, threshold, i = 0, floor, 0
     done_rows, done_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)  # rows completed so far

@@ -111,6 +111,28 @@ def test_segments_in_several_passes_give_the_one_pass_list(monkeypatch: pytest.M
         np.testing.assert_array_equal(np.sort(a.scores)[-len(top[0]) :], np.sort(b.scores)[-len(top[1]) :])
 
 
+@pytest.mark.parametrize("rows_per_pass", [1_000, 70])
+def test_deleted_rows_are_not_listed_and_leave_the_best_live_rows_listed(
+    rows_per_pass: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tombstones holding the best scores: the list still has the `wanted` best live rows, as
+    # exhaustive scoring of the live rows ranks them, not fewer (and no deleted row raised a threshold).
+    monkeypatch.setattr(index.accumulate, "ROWS_PER_PASS", rows_per_pass)
+    scorer = _segments(6)
+    expected = scorer.scores(QUERY)
+    deleted = np.sort(np.argsort(-expected, kind="stable")[:8])
+    live = expected.copy()
+    live[deleted] = 0.0
+    for wanted in (1, 5, 30, None):
+        matched = accumulate(scorer, query_terms_of(scorer, QUERY), wanted, deleted)
+        assert not np.isin(matched.rows, deleted).any()
+        n = wanted or np.count_nonzero(live)
+        top = matched.rows[np.argsort(-matched.scores, kind="stable")[:n]]
+        assert len(top) == n
+        np.testing.assert_allclose(np.sort(live[top]), np.sort(live)[-n:], rtol=1e-6)
+        np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)
+
+
 def test_a_pass_reports_the_kth_best_score_as_the_threshold_for_the_next() -> None:
     scorer = _segments(2)
     visit = query_terms_of(scorer, QUERY)
@@ -120,7 +142,7 @@ def test_a_pass_reports_the_kth_best_score_as_the_threshold_for_the_next() -> No
     for estimate in (True, False):
         _, _, threshold, _ = best_rows(
             run.segments, run.shifts, visit.starts, visit.ends, visit.fields, visit.positions,
-            visit.weights, visit.bounds.max(axis=0), 5, 20, -1.0, estimate,
+            visit.weights, visit.bounds.max(axis=0), 5, 20, -1.0, estimate, np.zeros(0, np.int64),
         )  # fmt: skip
         assert threshold == pytest.approx(expected[4], rel=1e-6)
 
