@@ -78,9 +78,14 @@ def test_index_of_another_embedder_or_chunker_is_refused(
         LiveIndex(index_dir, QueryEncoder(KeywordEmbedder(dim=384)), SETTINGS)
 
 
-def test_a_damaged_file_is_detected(small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder) -> None:
+def test_a_damaged_file_is_detected(
+    small_corpus: Path, tmp_path: Path, keyword_embedder: KeywordEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index_dir = tmp_path / "index"
     report = update_index(small_corpus, index_dir, keyword_embedder, SETTINGS)
+    # Loaded as a process starting on these files: this one may still hold (until the garbage
+    # collector runs) the segments update_index checked, and would not read them again.
+    monkeypatch.setattr(store, "_LOADED", weakref.WeakValueDictionary())
     segment = index_dir / "segments" / read_manifest(index_dir, report.version).segments[0]["name"]
     text = segment / "chunks.text.bin"
     damaged = bytearray(text.read_bytes())
