@@ -29,7 +29,7 @@ from index.encoder import QueryEncoder
 from index.filters import FilteredStage, SearchFilter, allowed_rows
 from index.lexical import QUESTION_WORDS, query_terms
 from index.period import PeriodTable, years
-from index.ranking import Ranking, ranks_below, rrf_weights, sort_rows, then_unscored
+from index.ranking import Ranking, ranks_below, ranks_missed, rrf_weights, sort_rows, then_unscored
 from index.rewrite import QueryRewriter
 from index.store import IndexVersion
 from index.textindex import coverage_terms
@@ -233,7 +233,8 @@ class Retriever:
         Weighted reciprocal-rank fusion, raised for passages about the years asked. A
         candidate missing from a BM25 list ranks where its exact score carries the list's
         decline on (`ranks_below`), or gets nothing if it shares no term with the query.
-        One missing from the dense list ranks where its similarity places it among a
+        One missing from the dense list ranks among the listed rows if it is more similar
+        than some (the graph missed it), else where its similarity places it among a
         sample of the collection: a collection of many similar passages can put it
         hundreds of places lower.
         """
@@ -245,7 +246,7 @@ class Retriever:
             )
             for ranking, sentences in ((signals.match.passages_top(), False), (signals.match.sentences_top(), True))
         )
-        ranks = functools.partial(self.candidates.dense_ranks, vector)
+        ranks = functools.partial(_dense_ranks, self.candidates, dense, vector)
         fused = (
             config.dense_weight * rrf_weights(dense, rows, k, estimated_ranks=ranks) + config.lexical_weight * lexical
         )
@@ -289,6 +290,12 @@ class Retriever:
         chunk = self.version.chunks[row]
         highlight = sentence or (0, len(chunk.text))
         return Hit(rank, score, chunk, self.version.documents.meta(chunk.doc_id), highlight)
+
+
+def _dense_ranks(stage: CandidateStage, ranking: Ranking, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return where `rows`, missing from the dense list, rank: among its rows if more similar than some."""
+    similarity = stage.vectors(rows) @ vector
+    return ranks_missed(ranking, similarity, stage.dense_ranks(vector, rows))
 
 
 def _ranks_of(match: TermMatch, ranking: Ranking, sentences: bool, rows: np.ndarray) -> np.ndarray:

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from corpus.chunk import ChunkSettings
 from index.build import update_index
+from index.candidates import CandidateStage
+from index.dense import EF_SEARCH
 from index.encoder import QueryEncoder
-from index.ranking import Ranking, rrf_weights
+from index.ranking import Ranking, ranks_missed, rrf_weights
 from index.search import Retriever, SearchConfig
 from index.store import load_version
 from tests.conftest import KeywordEmbedder, write_document
@@ -88,8 +93,42 @@ def test_rrf_ranks_listed_rows_and_places_the_others_just_below() -> None:
     # A list cut at its length: a row it misses weighs as the next rank (its true rank is no better)...
     cut = Ranking(ranking.rows, ranking.scores, complete=False)
     assert np.allclose(rrf_weights(cut, rows, 60), [1 / 63, 1 / 62, 1 / 61, 1 / 63])
-    # ...or as the rank estimated for it, never above the list.
-    assert np.allclose(rrf_weights(cut, rows, 60, lambda r: np.array([500.0, 0.0])), [1 / 561, 1 / 62, 1 / 61, 1 / 63])
+    # ...or as the rank estimated for it.
+    assert np.allclose(rrf_weights(cut, rows, 60, lambda r: np.array([500.0, 2.0])), [1 / 561, 1 / 62, 1 / 61, 1 / 63])
+
+
+def test_a_row_an_approximate_list_missed_ranks_among_the_rows_it_beats() -> None:
+    ranking = Ranking(np.array([5, 7, 9]), np.array([0.9, 0.8, 0.7]), complete=False)
+    similarity = np.array([0.95, 0.85, 0.8, 0.5, 0.5])
+    below = np.array([0.0, 0.0, 0.0, 40.0, 1.0])  # a sample's estimates, noisy near the top
+    # Above the list's last row: after the rows scoring more (a tie after its equal); below it: never above the list.
+    assert ranks_missed(ranking, similarity, below).tolist() == [0, 1, 1, 40, 3]
+
+
+@dataclass(frozen=True)
+class _GraphThatMissedTheBest:
+    """The candidate stage, but its dense list misses the most similar row, as an HNSW search now and then does."""
+
+    stage: CandidateStage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stage, name)
+
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
+        found = self.stage.dense_top(vector, n + 1, ef_search)
+        return Ranking(found.rows[1:], found.scores[1:], complete=False)
+
+
+def test_a_passage_the_dense_list_missed_keeps_its_place_by_similarity(retriever: Retriever) -> None:
+    # Found by BM25, it ranks first by similarity still, not below the dense list.
+    question, config = "Trụ sở chuyển về Hồ Xuân Hương năm nào?", SearchConfig(feedback_weight=0.0)
+    missed = dataclasses.replace(retriever, candidates=_GraphThatMissedTheBest(retriever.candidates))
+    best = retriever.search(question, 1, config).hits[0]
+    assert retriever.encoder is not None
+    nearest = retriever.candidates.dense_top(retriever.encoder.embed(question), 1).rows[0]
+    assert retriever.version.chunks[int(nearest)].chunk_id == best.chunk.chunk_id  # the row the list will miss
+    found = missed.search(question, 1, config).hits[0]
+    assert found.chunk.chunk_id == best.chunk.chunk_id and found.score == pytest.approx(best.score)
 
 
 def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
