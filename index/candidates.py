@@ -76,8 +76,8 @@ class CandidateStage(Protocol):
         """
         ...
 
-    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Return the estimated rank (0: best) among all rows of each of `rows` by closeness to `vector`."""
+    def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        """Return the estimated rank (0: best) among all rows of a row with each `similarity` to `vector`."""
         ...
 
     def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
@@ -141,10 +141,10 @@ class MemoryCandidates:
         scores = np.concatenate([f.scores for f in found])
         return sort_rows(rows, scores, limit=n, complete=all(f.complete for f in found) and len(rows) <= n)
 
-    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
         """Count, in a fixed sample of the collection, the rows closer to `vector`, and scale it up."""
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        closer = np.searchsorted(np.sort(self._sample @ query), self.vectors(rows) @ query, side="right")
+        closer = np.searchsorted(np.sort(self._sample @ query), similarity, side="right")
         return (len(self._sample) - closer) / max(len(self._sample), 1) * (self.size - len(self.version.deleted_rows))
 
     @functools.cached_property

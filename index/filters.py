@@ -70,11 +70,9 @@ class FilteredStage:
         scores = self._similarities(vector)
         return sort_rows(self.allowed, scores, limit=n, complete=True)
 
-    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        every = self._similarities(vector)
-        mine = every[np.searchsorted(self.allowed, rows).clip(0, len(self.allowed) - 1)]
-        ordered = np.sort(every)
-        return len(ordered) - np.searchsorted(ordered, mine, side="right")
+    def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        ordered = np.sort(self._similarities(vector))
+        return len(ordered) - np.searchsorted(ordered, similarity, side="right")
 
     def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
         return _FilteredMatch(self.stage.match(query, None), self.allowed)

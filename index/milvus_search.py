@@ -84,8 +84,8 @@ class MilvusCandidates:
         mine = self._mine(rows)
         return sort_rows(rows[mine], scores[mine], limit=n, complete=len(hits) < asked or limit >= self._live)
 
-    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return self.local.dense_ranks(vector, rows)
+    def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        return self.local.dense_ranks(vector, similarity)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.local.vectors(rows)

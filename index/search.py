@@ -295,7 +295,7 @@ class Retriever:
 def _dense_ranks(stage: CandidateStage, ranking: Ranking, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Return where `rows`, missing from the dense list, rank: among its rows if more similar than some."""
     similarity = stage.vectors(rows) @ vector
-    return ranks_missed(ranking, similarity, stage.dense_ranks(vector, rows))
+    return ranks_missed(ranking, similarity, stage.dense_ranks(vector, similarity))
 
 
 def _ranks_of(match: TermMatch, ranking: Ranking, sentences: bool, rows: np.ndarray) -> np.ndarray:

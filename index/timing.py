@@ -50,8 +50,8 @@ class TimedStage:
     def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
         return self.clock.timed(self.stage.dense_top, vector, n, ef_search)
 
-    def dense_ranks(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return self.clock.timed(self.stage.dense_ranks, vector, rows)
+    def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+        return self.clock.timed(self.stage.dense_ranks, vector, similarity)
 
     def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
         return _TimedMatch(self.clock.timed(self.stage.match, query, wanted), self.clock)
