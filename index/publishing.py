@@ -14,10 +14,21 @@ from typing import cast
 from index.candidates import MemoryCandidates
 from index.milvus import MilvusSettings
 from index.milvus_versions import drop_versions_except, publish_alias, write_version
-from index.search import Retriever, check_servable
+from index.search import Retriever, SearchConfig
 from index.store import IndexVersion, published_versions
 
 Ready = Callable[[Retriever], None]  # given the retriever a new version's check built
+
+
+def check_servable(version: IndexVersion) -> Retriever:
+    """Raise unless `version` can be served (build what searches read, run one in BM25: no model); return it.
+
+    The retriever has no encoder and searches the in-memory stage (`MemoryCandidates`);
+    `with_encoder` makes the one a service serves from it without building anything again.
+    """
+    retriever = Retriever.build(version, None)
+    retriever.search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
+    return retriever
 
 
 def publish_check(

@@ -101,17 +101,6 @@ class _Signals:
 Engine = Callable[[MemoryCandidates], CandidateStage]  # e.g. Milvus over the version's collections
 
 
-def check_servable(version: IndexVersion) -> Retriever:
-    """Raise unless `version` can be served (build what searches read, run one in BM25: no model); return it.
-
-    The retriever has no encoder and searches the in-memory stage (`MemoryCandidates`);
-    `with_encoder` makes the one a service serves from it without building anything again.
-    """
-    retriever = Retriever.build(version, None)
-    retriever.search("kiểm tra chỉ mục", 1, SearchConfig(mode="bm25"))
-    return retriever
-
-
 @dataclass
 class Retriever:
     """Everything a search needs from one index version, prepared once."""

@@ -11,7 +11,8 @@ from corpus.errors import IndexMismatch
 from index.build import update_index
 from index.encoder import QueryEncoder
 from index.live import LiveIndex
-from index.search import Retriever, check_servable
+from index.publishing import check_servable
+from index.search import Retriever
 from index.store import POINTER, IndexVersion, current_version, load_version, read_manifest, save_version
 from tests.conftest import THIRD, KeywordEmbedder, write_document
 
