@@ -22,6 +22,7 @@ import numpy as np
 from index.bm25 import term_hashes
 from index.lexical import LexicalScorer, QueryTerms
 from index.maxscore import best_rows, looked_up, segment_list
+from index.topk import kth_best_group
 
 # Rows completed from their own terms, per row wanted: those whose rarer terms
 # score best. On the 100,000-passage synthetic collection, 2 kept 99.8% of the exact top
@@ -130,15 +131,21 @@ def query_terms_of(scorer: LexicalScorer, query: QueryTerms) -> Visit | None:
 
 
 def accumulate(
-    scorer: LexicalScorer, terms: Visit | None, wanted: int | None, deleted: np.ndarray | None = None
+    scorer: LexicalScorer,
+    terms: Visit | None,
+    wanted: int | None,
+    deleted: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Matched:
     """Return the rows that may be among the `wanted` best, with their exact scores.
 
     Args:
-        wanted: how many best rows the caller will read; None lists every row any term names.
+        wanted: how many best rows (or groups) the caller will read; None lists every row any term names.
         deleted: rows that match nothing (tombstones), rising.
+        groups: the first row of each group, rising: `wanted` counts groups, each ranked by
+            its best row (a chunk by its best sentence). None: every row is its own group.
     """
-    return Accumulation(scorer, terms, wanted, deleted).result()
+    return Accumulation(scorer, terms, wanted, deleted, groups).result()
 
 
 class Accumulation:
@@ -150,10 +157,16 @@ class Accumulation:
     """
 
     def __init__(
-        self, scorer: LexicalScorer, terms: Visit | None, wanted: int | None, deleted: np.ndarray | None = None
+        self,
+        scorer: LexicalScorer,
+        terms: Visit | None,
+        wanted: int | None,
+        deleted: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
     ) -> None:
         self._scorer, self._terms = scorer, terms
         self._deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, dtype=np.int64)
+        self._groups = np.zeros(0, np.int64) if groups is None else np.ascontiguousarray(groups, dtype=np.int64)
         self._k = 0 if wanted is None else max(wanted, 1)
         runs: list[Pass] = scorer.passes.runs
         held = (
@@ -202,6 +215,7 @@ class Accumulation:
             floor,
             postings > POSTINGS_PER_WANTED * k,
             self._deleted[slice(*np.searchsorted(self._deleted, run.shifts[[0, -1]]))],
+            self._groups,
         )  # type: ignore[call-arg]
         if k:
             # Passes started later begin from the best threshold reached so far: one whose
@@ -224,16 +238,17 @@ class Accumulation:
         if not done:
             return Matched(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), True)
         joined = np.concatenate([d[0] for d in done])
-        exact = np.concatenate([d[1] for d in done]).astype(np.float64)
-        complete = all(d[2] for d in done)
-        if self._k and not complete and len(exact) > self._k:
-            # Each pass lists its rows above the threshold it reached, which depends on the
-            # floor it started from; cut at the k-th best score, the list does not depend on
-            # which thread made what (but for rows `cap` left out), and a row's place in it is its rank.
-            cut = np.partition(exact, len(exact) - self._k)[len(exact) - self._k]
-            joined, exact = joined[exact >= cut], exact[exact >= cut]
+        exact = np.concatenate([d[1] for d in done])
         order = np.argsort(joined, kind="stable")
-        return Matched(joined[order], exact[order], complete)
+        joined, exact = joined[order], exact[order]
+        complete = all(d[2] for d in done)
+        if self._k and not complete:
+            # Each pass lists its rows above the threshold it reached, which depends on the
+            # floor it started from; cut at the k-th best group, the list does not depend on
+            # which thread made what (but for rows `cap` left out), and a row's place in it is its rank.
+            cut, _ = kth_best_group(joined, exact, len(joined), self._k, self._groups)
+            joined, exact = joined[exact >= cut], exact[exact >= cut]
+        return Matched(joined, exact.astype(np.float64), complete)
 
 
 def exact_scores(scorer: LexicalScorer, terms: Visit | None, rows: np.ndarray) -> np.ndarray:

@@ -17,6 +17,11 @@ need nearly every common term's largest share to enter, which is why their loss 
 rare (the scale bench measures it as recall against exhaustive scoring). `cap=0`
 completes them all, and `k=0` visits every posting: the exhaustive reference.
 
+Rows may come in groups, a chunk's sentences, each chunk ranked by its best sentence:
+then `k` counts groups, and the threshold is the k-th best group's score (the best
+sentences often share chunks, the overlap of neighbouring chunks). The estimates choose
+as many more rows as the best rows share groups, and so does `cap`.
+
 A pass covers consecutive segments (`index/accumulate.py` chooses them): a term's
 postings are visited in each segment in turn, rows numbered across the segments, so
 the threshold and the rows completed are those of all of them. (A pass per segment,
@@ -38,7 +43,7 @@ import numba
 import numpy as np
 
 from index.compiled import compiled
-from index.topk import best_of, kth_best
+from index.topk import best_of, kth_best_group
 
 
 def segment_list(segments: list[tuple[tuple[np.ndarray, ...], ...]]) -> Any:
@@ -162,8 +167,10 @@ def looked_up(segments, shifts, fields, positions, weights, targets):  # type: i
 
 
 @compiled
-def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor, estimate, deleted):  # type: ignore[no-untyped-def]
-    """Return the rows that may be among the `k` best, rising, their exact scores, the threshold, and completeness.
+def best_rows(  # type: ignore[no-untyped-def]
+    segments, shifts, starts, ends, fields, positions, weights, bounds, k, cap, floor, estimate, deleted, groups
+):
+    """Return the rows that may be the best of the `k` best groups, rising, their exact scores, threshold, completeness.
 
     Args:
         segments: per segment, per field (rows, tf, norm, forward_indptr, forward_terms, forward_tf).
@@ -171,13 +178,16 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
         starts, ends, positions: per segment and term, where its postings are in its field's
             arrays and its place in the field's sorted hashes (-1, and no postings: not held).
         fields, weights, bounds: per term, largest bound first.
-        k: the best rows wanted (0: every row any term names, exactly).
-        cap: most rows completed from their own terms (0: no limit).
-        floor: a score the k-th best row is known to reach (from other passes), or -1.
+        k: the best groups wanted (0: every row any term names, exactly).
+        cap: most rows completed from their own terms (0: no limit), times the rows per
+            group among the best rows when the estimates find them sharing groups.
+        floor: a score the k-th best group is known to reach (from other passes), or -1.
         estimate: whether to estimate the threshold while visiting; if not, the terms are
             visited until the floor stops them, every one without a floor, and only the
             rows found then are completed.
         deleted: rows (numbered across the collection) that match nothing: tombstones.
+        groups: the first row of each group, rising (a chunk's sentences: the chunk ranks by
+            its best one); empty: every row is its own group.
     """
     terms = len(weights)
     left = np.zeros(terms + 1, np.float64)  # left[i]: the most terms i.. can add to a row
@@ -194,6 +204,7 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
     count, threshold, i = 0, floor, 0
     done_rows, done_scores = np.zeros(0, np.int64), np.zeros(0, np.float32)  # rows completed so far
     estimate_at = 2 * k if k > 0 and estimate else size + 1  # rows found before the threshold is estimated (again)
+    spread = 1.0  # rows per group among the best rows: a chunk's best sentences are often neighbours
     while i < terms and (k == 0 or left[i] > threshold):
         weight = weights[i]
         for segment in range(len(segments)):
@@ -212,12 +223,14 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
             # The rows the rarer terms favour change as commoner terms come in: estimated
             # again each time the rows found grow fourfold, a few times per query.
             estimate_at = 4 * count
-            best, exact = best_of(touched[:count], partial[touched[:count]], count, 2 * k)
+            best, exact = best_of(touched[:count], partial[touched[:count]], count, int(2 * k * spread))
             best += base
             done_rows, done_scores = _completed(
                 segments, shifts, fields, positions, weights, i, best, exact, done_rows, done_scores
             )
-            threshold = max(threshold, kth_best(exact, len(best), k))
+            kth, held = kth_best_group(best, exact, len(best), k, groups)
+            threshold = max(threshold, kth)
+            spread = max(spread, len(best) / max(held, 1))
     visited = i
     found = np.empty(count, np.int64)
     kept = 0
@@ -226,13 +239,14 @@ def best_rows(segments, shifts, starts, ends, fields, positions, weights, bounds
             found[kept] = touched[j]
             kept += 1
     pruned = kept < count
+    cap = int(cap * spread)
     found, scores = best_of(found, partial[found[:kept]], kept, cap if 0 < cap < kept else kept)
     pruned = pruned or len(found) < kept
     found += base
     if visited < terms:
         _completed(segments, shifts, fields, positions, weights, visited, found, scores, done_rows, done_scores)
-    if k > 0 and len(found) >= k:  # the scores are exact now: the next pass starts from the k-th best
-        threshold = max(threshold, kth_best(scores, len(found), k))
+    if k > 0:  # the scores are exact now: the next pass starts from the k-th best group
+        threshold = max(threshold, kth_best_group(found, scores, len(found), k, groups)[0])
     if visited == terms and not pruned:  # every row any term names, exactly: listed whole
         return found, scores, threshold, True
     above = scores >= threshold

@@ -23,6 +23,28 @@ def kth_best(scores, count, k):  # type: ignore[no-untyped-def]
 
 
 @compiled
+def kth_best_group(rows, scores, count, k, groups):  # type: ignore[no-untyped-def]
+    """Return the k-th largest of the groups' best scores among `rows[:count]` (rising), and how many groups they hold.
+
+    A group is the run of rows from each of `groups` (rising) to the next: a chunk's
+    sentences, ranked by the best of them. Without groups every row is its own. With
+    fewer than k groups, no k-th best is known: -1.
+    """
+    if len(groups) == 0:
+        return (kth_best(scores, count, k) if count >= k else np.float32(-1.0)), count
+    best = np.empty(count, np.float32)
+    held, current = 0, -1
+    for j in range(count):
+        group = np.searchsorted(groups, rows[j], side="right") - 1
+        if group != current:
+            best[held], current = scores[j], group
+            held += 1
+        elif scores[j] > best[held - 1]:
+            best[held - 1] = scores[j]
+    return (kth_best(best, held, k) if held >= k else np.float32(-1.0)), held
+
+
+@compiled
 def best_of(rows, scores, count, keep):  # type: ignore[no-untyped-def]
     """Return the `keep` rows of `rows[:count]` with the best `scores`, rising (int64), and their scores.
 

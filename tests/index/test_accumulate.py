@@ -143,6 +143,7 @@ def test_a_pass_reports_the_kth_best_score_as_the_threshold_for_the_next() -> No
         _, _, threshold, _ = best_rows(
             run.segments, run.shifts, visit.starts, visit.ends, visit.fields, visit.positions,
             visit.weights, visit.bounds.max(axis=0), 5, 20, -1.0, estimate, np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
         )  # fmt: skip
         assert threshold == pytest.approx(expected[4], rel=1e-6)
 
