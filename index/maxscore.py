@@ -45,6 +45,11 @@ import numpy as np
 from index.compiled import compiled
 from index.topk import best_of, kth_best_group
 
+# Rows read ahead while completing rows from the forward index. At a million synthetic passages
+# (2,000 random rows of each of 40 questions, read before) a sentence row took 1.8 against 3.1 µs
+# and a passage row 3.2 against 5.6 µs; 4, 8 and 16 rows ahead did alike.
+_AHEAD = 4
+
 
 def segment_list(segments: list[tuple[tuple[np.ndarray, ...], ...]]) -> Any:
     """Return the segments' arrays as the list the compiled loops take: one type, whatever the number of segments."""
@@ -91,19 +96,39 @@ def _shares_of_row(field_arrays, row, bits, asked, ordered, weights, shares):  #
 
 
 @compiled
+def _read_ahead(field_arrays, row):  # type: ignore[no-untyped-def]
+    """Read one value from each cache line of a row's terms and counts, and its norm; return their sum.
+
+    A row's terms are scattered reads: read a few rows ahead, their cache misses overlap
+    the work on the rows before them instead of each waiting its turn.
+    """
+    _, _, norm, forward_indptr, forward_terms, forward_tf = field_arrays
+    begin, end = forward_indptr[row], forward_indptr[row + 1]
+    total = np.int64(norm[row])
+    for e in range(begin, end, 16):  # 16 int32 to a 64-byte line
+        total += forward_terms[e]
+    for e in range(begin, end, 32):
+        total += forward_tf[e]
+    return total
+
+
+@compiled
 def _complete(segments, shifts, fields, positions, weights, first, targets, count, scores):  # type: ignore[no-untyped-def]
     """Add to `scores[j]` the contributions of terms `first`.. to row `targets[j]`, read from its own terms.
 
     Most of a row's terms are not asked: a 4,096-bit filter of the asked positions turns
     them away in a step each, and the few it lets through are searched for among the
     asked terms (by position, so a term asked twice is found twice). Rows come rising,
-    so the asked terms of a segment are sorted once per segment.
+    so the asked terms of a segment are sorted once per segment. Returns the sum of the
+    values read ahead (`_read_ahead`), which only keeps the compiler from dropping those reads.
     """
     shares = np.zeros(len(weights), np.float32)
     empty = np.zeros(0, np.int64)
     ordered0, ordered1, asked0, asked1 = empty, empty, empty.astype(np.int32), empty.astype(np.int32)
     bits0, bits1 = _filter_of(asked0), _filter_of(asked1)
     segment, start, end = -1, 0, 0
+    arrays = segments[0]  # a segment's arrays, taken from the list once per segment, not per row
+    read = 0
     for j in range(count):
         row = targets[j]
         if row < start or row >= end:
@@ -113,7 +138,10 @@ def _complete(segments, shifts, fields, positions, weights, first, targets, coun
             ordered0, ordered1 = _by_position(fields, held, first, 0), _by_position(fields, held, first, 1)
             asked0, asked1 = held[ordered0].astype(np.int32), held[ordered1].astype(np.int32)
             bits0, bits1 = _filter_of(asked0), _filter_of(asked1)
-        arrays = segments[segment]
+            arrays = segments[segment]
+        ahead = targets[min(j + _AHEAD, count - 1)] - start
+        if ahead < end - start:  # in this segment
+            read += _read_ahead(arrays[0], ahead) + _read_ahead(arrays[1], ahead)
         _shares_of_row(arrays[0], row - start, bits0, asked0, ordered0, weights, shares)
         _shares_of_row(arrays[1], row - start, bits1, asked1, ordered1, weights, shares)
         total = scores[j]
@@ -121,6 +149,7 @@ def _complete(segments, shifts, fields, positions, weights, first, targets, coun
             total += shares[i]
             shares[i] = 0.0
         scores[j] = total
+    return read
 
 
 @compiled
