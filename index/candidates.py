@@ -225,10 +225,7 @@ class _MemoryMatch:
         return _top(self._passages, n)
 
     def sentences_top(self, n: int | None = None) -> Ranking:
-        ranking = self._sentence_ranking
-        if n is None or len(ranking.rows) <= n:
-            return ranking
-        return Ranking(ranking.rows[:n], ranking.scores[:n], False)
+        return self._sentence_ranking.head(n)
 
     @functools.cached_property
     def _sentence_ranking(self) -> Ranking:

@@ -108,5 +108,4 @@ class _FilteredMatch:
 
     def _keep(self, ranking: Ranking, n: int | None) -> Ranking:
         mine = np.isin(ranking.rows, self.allowed, assume_unique=True)
-        rows, scores = ranking.rows[mine], ranking.scores[mine]
-        return Ranking(rows[:n], scores[:n], ranking.complete and (n is None or len(rows) <= n))
+        return Ranking(ranking.rows[mine], ranking.scores[mine], ranking.complete).head(n)

@@ -18,6 +18,10 @@ class Ranking:
     scores: np.ndarray  # float64, falling
     complete: bool  # every row the signal scores (above zero, for BM25) is listed
 
+    def head(self, n: int | None) -> Ranking:
+        """Return the first `n` rows (None: all), complete only if nothing was cut from a complete ranking."""
+        return Ranking(self.rows[:n], self.scores[:n], self.complete and (n is None or len(self.rows) <= n))
+
 
 def top_rows(scores: np.ndarray, n: int, *, positive_only: bool) -> Ranking:
     """Return the `n` best rows of `scores` (all rows scored for a dense signal, BM25's above zero).
