@@ -26,6 +26,7 @@ from index.candidates import CandidateStage, MemoryCandidates, TermMatch
 from index.dedupe import without_repeats
 from index.dense import EF_SEARCH
 from index.encoder import QueryEncoder
+from index.feedback import MOVED_DEPTH, moved_query, moved_ranking
 from index.filters import FilteredStage, SearchFilter, allowed_rows
 from index.lexical import QUESTION_WORDS, query_terms
 from index.period import PeriodTable, years
@@ -207,11 +208,12 @@ class Retriever:
         self, query_vector: np.ndarray, signals: _Signals, depth: int, config: SearchConfig
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the candidate rows, best first, and their fused scores."""
-        ef = config.hnsw_ef_search
-        rows, fused = self._fuse(query_vector, self.candidates.dense_top(query_vector, depth, ef), signals, config)
+        stage, ef = self.candidates, config.hnsw_ef_search
+        dense = stage.dense_top(query_vector, depth * MOVED_DEPTH, ef)
+        rows, fused = self._fuse(query_vector, dense.head(depth), signals, config)
         if config.feedback_weight and config.feedback_depth:
-            moved = self._feedback(query_vector, rows[: config.feedback_depth], config)
-            rows, fused = self._fuse(moved, self.candidates.dense_top(moved, depth, ef), signals, config)
+            moved = moved_query(stage, query_vector, rows[: config.feedback_depth], config.feedback_weight)
+            rows, fused = self._fuse(moved, moved_ranking(stage, dense, moved, ef).head(depth), signals, config)
         return rows, fused
 
     def _fuse(
@@ -248,15 +250,6 @@ class Retriever:
         if not signals.asked_years:
             return np.zeros(len(rows), dtype=np.float64)
         return self.periods.match(signals.asked_years, rows)
-
-    def _feedback(self, query_vector: np.ndarray, best: np.ndarray, config: SearchConfig) -> np.ndarray:
-        """Return the query vector moved toward the mean of the best fused passages (Rocchio).
-
-        A question worded unlike the text embeds far from its answer; the passages that
-        BM25 and the embedding agree on carry the collection's own wording of the topic.
-        """
-        moved = query_vector + config.feedback_weight * self.candidates.vectors(best).mean(axis=0)
-        return np.ascontiguousarray(moved / np.linalg.norm(moved), dtype=np.float32)
 
     def _coverage(self, query: str, rows: list[int]) -> float:
         """Return the largest IDF-weighted share of the query's terms that one of `rows` contains.

@@ -131,27 +131,68 @@ def test_a_passage_the_dense_list_missed_keeps_its_place_by_similarity(retriever
     assert found.chunk.chunk_id == best.chunk.chunk_id and found.score == pytest.approx(best.score)
 
 
+# "d-noi-lam-viec" shares no word with the query "trụ sở", and many with "a-tru-so", its answer.
+_FEEDBACK_PASSAGES = {
+    "a-tru-so": "Trụ sở chuyển về số 18 Hồ Xuân Hương.",
+    "b-dai-hoi": "Đại hội bầu Ban Chấp hành gồm 27 đồng chí.",
+    "c-cong-doan": "Công đoàn có 12.000 đoàn viên.",
+    "d-noi-lam-viec": "Đảng ủy Khối làm việc tại 18 Hồ Xuân Hương.",
+    "e-doan": "Đoàn Thanh niên tổ chức nhiều phong trào.",
+    "f-hoi-nghi": "Hội nghị tổng kết công tác năm 2020.",
+    "g-khen-thuong": "Nhiều tập thể được tặng Bằng khen.",
+    "h-thi-dua": "Phong trào thi đua yêu nước được phát động.",
+    "i-ky-niem": "Lễ kỷ niệm diễn ra trang trọng.",
+}
+
+
+def _feedback_retriever(tmp_path: Path, keyword_embedder: KeywordEmbedder) -> Retriever:
+    for doc_id, text in _FEEDBACK_PASSAGES.items():
+        write_document(tmp_path / "corpus", doc_id, doc_id, "2020-01-01", text)
+    update_index(tmp_path / "corpus", tmp_path / "index", keyword_embedder, SETTINGS)
+    return Retriever.build(load_version(tmp_path / "index"), QueryEncoder(keyword_embedder))
+
+
 def test_feedback_reaches_a_passage_worded_like_the_best_one_not_like_the_query(
     tmp_path: Path, keyword_embedder: KeywordEmbedder
 ) -> None:
-    passages = {
-        "a-tru-so": "Trụ sở chuyển về số 18 Hồ Xuân Hương.",
-        "b-dai-hoi": "Đại hội bầu Ban Chấp hành gồm 27 đồng chí.",
-        "c-cong-doan": "Công đoàn có 12.000 đoàn viên.",
-        "d-doan": "Đoàn Thanh niên tổ chức nhiều phong trào.",
-        "z-noi-lam-viec": "Đảng ủy Khối làm việc tại 18 Hồ Xuân Hương.",
-    }
-    for doc_id, text in passages.items():
-        write_document(tmp_path / "corpus", doc_id, doc_id, "2020-01-01", text)
-    update_index(tmp_path / "corpus", tmp_path / "index", keyword_embedder, SETTINGS)
-    retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(keyword_embedder))
+    retriever = _feedback_retriever(tmp_path, keyword_embedder)
 
     def ranking(feedback_weight: float) -> list[str]:
         config = SearchConfig(feedback_weight=feedback_weight, feedback_depth=1)
         return [h.chunk.doc_id for h in retriever.search("trụ sở", 5, config).hits]
 
-    assert ranking(0.0)[1] != "z-noi-lam-viec"  # it shares no word with the query
-    assert ranking(0.5)[:2] == ["a-tru-so", "z-noi-lam-viec"]
+    assert ranking(0.0)[1] != "d-noi-lam-viec"
+    assert ranking(0.5)[:2] == ["a-tru-so", "d-noi-lam-viec"]
+
+
+@dataclass
+class _CountedGraph:
+    """The candidate stage, counting its dense (graph) searches."""
+
+    stage: CandidateStage
+    searches: int = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stage, name)
+
+    def dense_top(self, vector: np.ndarray, n: int, ef_search: int = EF_SEARCH) -> Ranking:
+        self.searches += 1
+        return self.stage.dense_top(vector, n, ef_search)
+
+
+def test_feedback_ranks_the_dense_list_again_by_the_moved_query_without_a_second_search(
+    tmp_path: Path, keyword_embedder: KeywordEmbedder
+) -> None:
+    built = _feedback_retriever(tmp_path, keyword_embedder)
+    counted = _CountedGraph(built.candidates)
+    retriever = dataclasses.replace(built, candidates=counted)
+    # Two hits: four candidates per signal, and the dense search lists eight of the nine
+    # passages. It lists the query's own, then seven it shares no word with, by row, the
+    # fourth "d-noi-lam-viec"; ranked again for the query moved toward "a-tru-so", it is second.
+    config = SearchConfig(feedback_weight=0.5, feedback_depth=1, candidates=2)
+    hits = [h.chunk.doc_id for h in retriever.search("trụ sở", 2, config).hits]
+    assert hits == ["a-tru-so", "d-noi-lam-viec"]
+    assert counted.searches == 1
 
 
 def test_an_english_question_whose_subject_the_glossary_lacks_is_left_to_the_dense_path(
