@@ -209,9 +209,10 @@ class Retriever:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the candidate rows, best first, and their fused scores."""
         stage, ef = self.candidates, config.hnsw_ef_search
-        dense = stage.dense_top(query_vector, depth * MOVED_DEPTH, ef)
+        feedback = bool(config.feedback_weight and config.feedback_depth)
+        dense = stage.dense_top(query_vector, depth * MOVED_DEPTH if feedback else depth, ef)
         rows, fused = self._fuse(query_vector, dense.head(depth), signals, config)
-        if config.feedback_weight and config.feedback_depth:
+        if feedback:
             moved = moved_query(stage, query_vector, rows[: config.feedback_depth], config.feedback_weight)
             rows, fused = self._fuse(moved, moved_ranking(stage, dense, moved, ef).head(depth), signals, config)
         return rows, fused
