@@ -15,10 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from index.accumulate import Accumulation, Matched, ScoreLookup, query_terms_of
+from index.accumulate import Accumulation, Matched, query_terms_of
 from index.cores import SIDE, shared
 from index.dense import EF_SEARCH
 from index.lexical import LexicalScorer, QueryTerms
+from index.lookup import ScoreLookup
 from index.ranking import Ranking, concat_ranges, sort_rows
 from index.store import IndexVersion
 

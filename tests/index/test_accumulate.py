@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import index.accumulate
-from index.accumulate import Accumulation, ScoreLookup, accumulate, exact_scores, query_terms_of
+from index.accumulate import Accumulation, accumulate, query_terms_of
 from index.lexical import LexicalIndex, LexicalScorer, query_terms
+from index.lookup import ScoreLookup, exact_scores
 from index.maxscore import _completed, best_rows, looked_up
 from index.topk import best_of, chosen_by_partition
 
