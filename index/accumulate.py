@@ -13,6 +13,7 @@ exhaustive reference; `complete` says whether every row with a score above zero 
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,14 @@ ROWS_PER_PASS = 1_250_000
 # each, a posting a few nanoseconds. Visiting every posting took 1.3 against 4.4 ms at 10,000
 # synthetic passages (0.26M postings, 200 wanted), 8.3 against 5.4 ms at 100,000 (2.6M).
 POSTINGS_PER_WANTED = 4000
+# A field in several passes: each lists its share of the rows wanted, twice over and 16 more
+# (its rows sample the collection's), and at least half of them. The list is cut where the
+# passes that listed fewer stopped, so it stays the exact head of the ranking, only shorter
+# when one pass holds most of the best rows (a topic in one segment). The sentences of a
+# million synthetic passages are four passes: a search took 125 to 131 against 144 to 152 ms
+# of CPU (p50 74 to 77 against 86 to 90 ms), recall@10 against exhaustive scoring 0.961 against
+# 0.965 (101 questions).
+PASS_MARGIN, PASS_EXTRA = 2, 16
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,8 @@ def accumulate(
     """Return the rows that may be among the `wanted` best, with their exact scores.
 
     Args:
-        wanted: how many best rows (or groups) the caller will read; None lists every row any term names.
+        wanted: how many best rows (or groups) the caller will read; None lists every row any
+            term names. A field in several passes may list fewer, at least half (`PASS_MARGIN`).
         deleted: rows that match nothing (tombstones), rising.
         groups: the first row of each group, rising: `wanted` counts groups, each ranked by
             its best row (a chunk by its best sentence). None: every row is its own group.
@@ -168,6 +178,7 @@ class Accumulation:
         self._deleted = np.zeros(0, np.int64) if deleted is None else np.asarray(deleted, dtype=np.int64)
         self._groups = np.zeros(0, np.int64) if groups is None else np.ascontiguousarray(groups, dtype=np.int64)
         self._k = 0 if wanted is None else max(wanted, 1)
+        self._rows = max(int(scorer.shifts[-1] - scorer.shifts[0]), 1)
         runs: list[Pass] = scorer.passes.runs
         held = (
             []
@@ -177,6 +188,7 @@ class Accumulation:
         self._order = sorted(held, key=lambda r: -(r.shifts[-1] - r.shifts[0]))  # the largest first
         self._taken = 0
         self._floor = -1.0
+        self._ceiling = -1.0  # the best threshold of a pass that listed fewer than `k`: the list's cut
         self._found: dict[int, tuple[np.ndarray, np.ndarray, bool] | BaseException] = {}
         self._changed = threading.Condition()
 
@@ -196,8 +208,13 @@ class Accumulation:
                 self._found[at] = found
                 self._changed.notify_all()
 
+    def _wanted_in(self, run: Pass) -> int:
+        """Return how many groups `run` lists: its share of those wanted, with a margin, at least half of them."""
+        share = (run.shifts[-1] - run.shifts[0]) / self._rows
+        return min(self._k, max(math.ceil(PASS_MARGIN * share * self._k) + PASS_EXTRA, (self._k + 1) // 2))
+
     def _visit(self, run: Pass, floor: float) -> tuple[np.ndarray, np.ndarray, bool]:
-        visit, k = self._terms, self._k
+        visit, k = self._terms, self._wanted_in(run) if self._k else 0
         assert visit is not None
         part = slice(run.first, run.end)
         postings = int((visit.ends[part] - visit.starts[part]).sum())
@@ -222,6 +239,8 @@ class Accumulation:
             # rows cannot compete costs little. (`result` makes the list independent of that order.)
             with self._changed:
                 self._floor = max(self._floor, float(threshold))
+                if k < self._k:
+                    self._ceiling = max(self._ceiling, float(threshold))
         return rows, exact, bool(whole)
 
     def result(self) -> Matched:
@@ -244,8 +263,10 @@ class Accumulation:
         complete = all(d[2] for d in done)
         if self._k and not complete:
             # Each pass lists its rows above the threshold it reached, which depends on the
-            # floor it started from; cut at the k-th best group, the list does not depend on
-            # which thread made what (but for rows `cap` left out), and a row's place in it is its rank.
+            # floor it started from; cut at the k-th best group, or higher where a pass listed
+            # only its share, the list does not depend on which thread made what (but for rows
+            # `cap` left out), and a row's place in it is its rank.
             cut, _ = kth_best_group(joined, exact, len(joined), self._k, self._groups)
+            cut = max(cut, self._ceiling)
             joined, exact = joined[exact >= cut], exact[exact >= cut]
         return Matched(joined, exact.astype(np.float64), complete)

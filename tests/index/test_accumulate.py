@@ -112,6 +112,25 @@ def test_segments_in_several_passes_give_the_one_pass_list(monkeypatch: pytest.M
         np.testing.assert_array_equal(np.sort(a.scores)[-len(top[0]) :], np.sort(b.scores)[-len(top[1]) :])
 
 
+def test_a_pass_lists_its_share_and_the_list_stays_the_exact_head_of_the_ranking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Four passes of 150 rows, every row the query favours in the last: that pass lists its
+    # share of the 100 wanted (66), so the list is cut where it stopped, shorter but exact.
+    monkeypatch.setattr(index.accumulate, "ROWS_PER_PASS", 150)
+    common = [f"Đảng bộ khối cơ quan số {n} họp." for n in range(450)]
+    topic = [f"Trụ sở ở Hồ Xuân Hương, số {n}.{' Lời.' * (n % 11)}" for n in range(150)]
+    scorer = LexicalScorer.of([LexicalIndex.build(common[i::3]) for i in range(3)] + [LexicalIndex.build(topic)])
+    assert len(scorer.passes.runs) == 4
+    expected = scorer.scores(QUERY)
+    matched = accumulate(scorer, query_terms_of(scorer, QUERY), 100)
+    np.testing.assert_allclose(matched.scores, expected[matched.rows], rtol=1e-6)
+    above = np.flatnonzero(expected > matched.scores.min() * (1 + 1e-6))
+    assert np.isin(above, matched.rows).all()  # every row scoring more than the last one listed is listed
+    if not matched.complete:  # the threshold was estimated: the topic's pass listed its share
+        assert 50 <= len(matched.rows) < 100 and (matched.rows >= 450).all()
+
+
 @pytest.mark.parametrize("rows_per_pass", [1_000, 70])
 def test_deleted_rows_are_not_listed_and_leave_the_best_live_rows_listed(
     rows_per_pass: int, monkeypatch: pytest.MonkeyPatch
