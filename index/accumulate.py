@@ -214,7 +214,7 @@ class Accumulation:
         return min(self._k, max(math.ceil(PASS_MARGIN * share * self._k) + PASS_EXTRA, (self._k + 1) // 2))
 
     def _visit(self, run: Pass, floor: float) -> tuple[np.ndarray, np.ndarray, bool]:
-        visit, k = self._terms, self._wanted_in(run) if self._k else 0
+        visit, k = self._terms, self._wanted_in(run)  # 0 when every posting is wanted
         assert visit is not None
         part = slice(run.first, run.end)
         postings = int((visit.ends[part] - visit.starts[part]).sum())
