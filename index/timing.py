@@ -7,6 +7,7 @@ of the shared scoring around it, without either knowing it is measured.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,16 +25,29 @@ T = TypeVar("T")
 
 @dataclass
 class Clock:
-    """Seconds spent in the candidate stage so far."""
+    """Seconds during which some call to the candidate stage was running, so far.
+
+    A search may call the stage from two threads at once (`index/cores.py`): overlapping
+    calls count once, so the stage's time never exceeds the search's.
+    """
 
     seconds: float = 0.0
+    _running: int = 0
+    _since: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def timed(self, call: Callable[..., T], *args: Any) -> T:
-        started = time.perf_counter()
+        with self._lock:
+            if not self._running:
+                self._since = time.perf_counter()
+            self._running += 1
         try:
             return call(*args)
         finally:
-            self.seconds += time.perf_counter() - started
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    self.seconds += time.perf_counter() - self._since
 
 
 @dataclass(frozen=True)
