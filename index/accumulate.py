@@ -188,7 +188,7 @@ class Accumulation:
         self._order = sorted(held, key=lambda r: -(r.shifts[-1] - r.shifts[0]))  # the largest first
         self._taken = 0
         self._floor = -1.0
-        self._ceiling = -1.0  # the best threshold of a pass that listed fewer than `k`: the list's cut
+        self._ceiling = -1.0  # the best threshold of a pass that listed its share and left rows out: the list's cut
         self._found: dict[int, tuple[np.ndarray, np.ndarray, bool] | BaseException] = {}
         self._changed = threading.Condition()
 
@@ -239,7 +239,7 @@ class Accumulation:
             # rows cannot compete costs little. (`result` makes the list independent of that order.)
             with self._changed:
                 self._floor = max(self._floor, float(threshold))
-                if k < self._k:
+                if k < self._k and not whole:  # a pass listing every row it scored left no gap
                     self._ceiling = max(self._ceiling, float(threshold))
         return rows, exact, bool(whole)
 

@@ -131,6 +131,22 @@ def test_a_pass_lists_its_share_and_the_list_stays_the_exact_head_of_the_ranking
         assert 50 <= len(matched.rows) < 100 and (matched.rows >= 450).all()
 
 
+def test_a_pass_that_lists_every_row_it_scored_does_not_cut_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three passes of 1,000 rows saying only "ở", made first, estimate their thresholds and list
+    # their share; the last, 60 rows saying "ở Hồ Xuân Hương", has few postings: it visits them
+    # all and lists every row. Those 60 are the best; the rest of the 100 wanted are the other
+    # passes' rows, which the last pass's threshold (its 50th best) must not cut off.
+    monkeypatch.setattr(index.accumulate, "ROWS_PER_PASS", 1_000)
+    monkeypatch.setattr(index.accumulate, "POSTINGS_PER_WANTED", 20)
+    common = [f"Ở khu {n}.{' Lời nói đầu.' * (3 + n % 11)}" for n in range(3000)]
+    topic = [f"Ở Hồ Xuân Hương {n}." for n in range(60)]
+    scorer = LexicalScorer.of([LexicalIndex.build(common[i::3]) for i in range(3)] + [LexicalIndex.build(topic)])
+    expected = scorer.scores(QUERY)
+    matched = accumulate(scorer, query_terms_of(scorer, QUERY), 100)
+    assert not matched.complete
+    np.testing.assert_allclose(np.sort(matched.scores)[-100:], np.sort(expected)[-100:], rtol=1e-6)
+
+
 @pytest.mark.parametrize("rows_per_pass", [1_000, 70])
 def test_deleted_rows_are_not_listed_and_leave_the_best_live_rows_listed(
     rows_per_pass: int, monkeypatch: pytest.MonkeyPatch
