@@ -83,11 +83,13 @@ class CandidateStage(Protocol):
         """Return the estimated rank (0: best) among all rows of a row with each `similarity` to `vector`."""
         ...
 
-    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
+    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
         """Return the BM25 side of one query.
 
         Args:
             wanted: the longest list the caller will ask for; None scores exhaustively.
+            sentences: whether the caller will ask for the sentences' list. Without it the
+                sentences are only scored for the rows asked (`scores_of`, `best_sentences`).
         """
         ...
 
@@ -156,8 +158,8 @@ class MemoryCandidates:
         count = min(len(live), max(_SAMPLE, len(live) // _SAMPLED_SHARE))
         return self.vectors(live[np.linspace(0, len(live) - 1, count).astype(np.int64)])
 
-    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
-        return _MemoryMatch(self, query, wanted)
+    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
+        return _MemoryMatch(self, query, wanted, sentences)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.version.vectors(rows)
@@ -195,14 +197,18 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 class _MemoryMatch:
     """BM25 of one query over passages and sentences, accumulated once when first asked."""
 
-    def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None) -> None:
+    def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None, sentences: bool) -> None:
         self._stage = stage
         terms, sentence_terms = query_terms_of(stage.lexical, query), query_terms_of(stage.sentences, query)
         self._passage_work = Accumulation(stage.lexical, terms, wanted, stage.version.deleted_rows)
         sentences_wanted = None if wanted is None else wanted * _SENTENCE_LIST
-        self._sentence_work = Accumulation(
-            stage.sentences, sentence_terms, sentences_wanted, stage.deleted_sentences, groups=stage.first_sentence
-        )  # a chunk ranks by its best sentence: the list counts chunks, not sentences
+        self._sentence_work = (
+            Accumulation(
+                stage.sentences, sentence_terms, sentences_wanted, stage.deleted_sentences, groups=stage.first_sentence
+            )  # a chunk ranks by its best sentence: the list counts chunks, not sentences
+            if sentences
+            else None
+        )
         self._passage_lookup = ScoreLookup(stage.lexical, terms)
         self._sentence_lookup = ScoreLookup(stage.sentences, sentence_terms)
         # Every search reads both fields; their postings loops release the GIL. A free core
@@ -211,7 +217,8 @@ class _MemoryMatch:
         SIDE.submit(self._visit_on_side)
 
     def _visit_on_side(self) -> None:
-        self._sentence_work.work()
+        if self._sentence_work is not None:
+            self._sentence_work.work()
         self._passage_work.work()
 
     @functools.cached_property
@@ -220,6 +227,9 @@ class _MemoryMatch:
 
     @functools.cached_property
     def _sentences(self) -> Matched:
+        if self._sentence_work is None:  # nothing listed: every score asked for is looked up
+            nothing = np.zeros(0, dtype=np.int64)
+            return Matched(nothing, nothing.astype(np.float64), complete=False)
         return self._sentence_work.result()
 
     def passages_top(self, n: int | None = None) -> Ranking:

@@ -36,13 +36,13 @@ class Clock:
     _since: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def timed(self, call: Callable[..., T], *args: Any) -> T:
+    def timed(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self._lock:
             if not self._running:
                 self._since = time.perf_counter()
             self._running += 1
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         finally:
             with self._lock:
                 self._running -= 1
@@ -67,8 +67,8 @@ class TimedStage:
     def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
         return self.clock.timed(self.stage.dense_ranks, vector, similarity)
 
-    def match(self, query: QueryTerms, wanted: int | None = None) -> TermMatch:
-        return _TimedMatch(self.clock.timed(self.stage.match, query, wanted), self.clock)
+    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
+        return _TimedMatch(self.clock.timed(self.stage.match, query, wanted, sentences=sentences), self.clock)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.clock.timed(self.stage.vectors, rows)

