@@ -211,7 +211,7 @@ class _MemoryMatch:
         )
         self._passage_lookup = ScoreLookup(stage.lexical, terms)
         self._sentence_lookup = ScoreLookup(stage.sentences, sentence_terms)
-        # Every search reads both fields; their postings loops release the GIL. A free core
+        # A hybrid search reads both fields; their postings loops release the GIL. A free core
         # makes the sentences' passes, then helps with the passages' (and this thread the
         # other way round, when it asks): if no core is free, this thread makes them all.
         SIDE.submit(self._visit_on_side)
