@@ -83,13 +83,16 @@ class CandidateStage(Protocol):
         """Return the estimated rank (0: best) among all rows of a row with each `similarity` to `vector`."""
         ...
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
         """Return the BM25 side of one query.
 
         Args:
             wanted: the longest list the caller will ask for; None scores exhaustively.
-            sentences: whether the caller will ask for the sentences' list. Without it the
-                sentences are only scored for the rows asked (`scores_of`, `best_sentences`).
+            passages, sentences: whether the caller will ask for the passages' list and the
+                sentences'. Without a list, its field is only scored for the rows asked
+                (`scores_of`, `best_sentences`).
         """
         ...
 
@@ -158,8 +161,10 @@ class MemoryCandidates:
         count = min(len(live), max(_SAMPLE, len(live) // _SAMPLED_SHARE))
         return self.vectors(live[np.linspace(0, len(live) - 1, count).astype(np.int64)])
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
-        return _MemoryMatch(self, query, wanted, sentences)
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
+        return _MemoryMatch(self, query, wanted, passages, sentences)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.version.vectors(rows)
@@ -197,11 +202,15 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 class _MemoryMatch:
     """BM25 of one query over passages and sentences, accumulated once when first asked."""
 
-    def __init__(self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None, sentences: bool) -> None:
+    def __init__(
+        self, stage: MemoryCandidates, query: QueryTerms, wanted: int | None, passages: bool, sentences: bool
+    ) -> None:
         self._stage = stage
         terms, sentence_terms = query_terms_of(stage.lexical, query), query_terms_of(stage.sentences, query)
-        self._passage_work = Accumulation(stage.lexical, terms, wanted, stage.version.deleted_rows)
         sentences_wanted = None if wanted is None else wanted * _SENTENCE_LIST
+        self._passage_work = (
+            Accumulation(stage.lexical, terms, wanted, stage.version.deleted_rows) if passages else None
+        )
         self._sentence_work = (
             Accumulation(
                 stage.sentences, sentence_terms, sentences_wanted, stage.deleted_sentences, groups=stage.first_sentence
@@ -214,23 +223,21 @@ class _MemoryMatch:
         # A hybrid search reads both fields; their postings loops release the GIL. A free core
         # makes the sentences' passes, then helps with the passages' (and this thread the
         # other way round, when it asks): if no core is free, this thread makes them all.
-        SIDE.submit(self._visit_on_side)
+        if passages or sentences:
+            SIDE.submit(self._visit_on_side)
 
     def _visit_on_side(self) -> None:
-        if self._sentence_work is not None:
-            self._sentence_work.work()
-        self._passage_work.work()
+        for work in (self._sentence_work, self._passage_work):
+            if work is not None:
+                work.work()
 
     @functools.cached_property
     def _passages(self) -> Matched:
-        return self._passage_work.result()
+        return _listed(self._passage_work)
 
     @functools.cached_property
     def _sentences(self) -> Matched:
-        if self._sentence_work is None:  # nothing listed: every score asked for is looked up
-            nothing = np.zeros(0, dtype=np.int64)
-            return Matched(nothing, nothing.astype(np.float64), complete=False)
-        return self._sentence_work.result()
+        return _listed(self._sentence_work)
 
     def passages_top(self, n: int | None = None) -> Ranking:
         return _top(self._passages, n)
@@ -264,6 +271,14 @@ class _MemoryMatch:
 
     def _sentence_scores(self, ids: np.ndarray) -> np.ndarray:
         return _listed_or_exact(self._sentences, ids, self._sentence_lookup)
+
+
+def _listed(work: Accumulation | None) -> Matched:
+    """Return the rows an accumulation lists; none, and not complete, if no list was asked (scores are looked up)."""
+    if work is None:
+        nothing = np.zeros(0, dtype=np.int64)
+        return Matched(nothing, nothing.astype(np.float64), complete=False)
+    return work.result()
 
 
 def _listed_or_exact(matched: Matched, ids: np.ndarray, lookup: ScoreLookup) -> np.ndarray:

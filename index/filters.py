@@ -74,8 +74,10 @@ class FilteredStage:
         ordered = np.sort(self._similarities(vector))
         return len(ordered) - np.searchsorted(ordered, similarity, side="right")
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
-        return _FilteredMatch(self.stage.match(query, None, sentences=sentences), self.allowed)
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
+        return _FilteredMatch(self.stage.match(query, None, passages=passages, sentences=sentences), self.allowed)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.stage.vectors(rows)

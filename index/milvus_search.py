@@ -90,7 +90,9 @@ class MilvusCandidates:
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.local.vectors(rows)
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
         return _MilvusMatch(self, field_tokens(query.accented, query.folded))
 
     def bm25(self, collection: str, tokens: str, limit: int, rows: list[int] | None = None) -> tuple[np.ndarray, ...]:

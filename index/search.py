@@ -173,13 +173,13 @@ class Retriever:
             timings["embed"] = time.perf_counter() - started
         depth = self._depth(config, top_k)
         lexical_depth = depth * _LEXICAL_DEPTH
-        # The sentences' list is a signal of the hybrid fusion only, and the costliest list at a
-        # million passages: made only when it weighs. (Highlights look their sentences up.)
-        sentences = config.mode == "hybrid" and config.sentence_weight > 0
+        # A BM25 list is made only if it ranks: the passages' except in dense mode, the sentences' (the
+        # costliest at a million passages) if the hybrid fusion weighs it. Highlights look theirs up.
+        passages, sentences = config.mode != "dense", config.mode == "hybrid" and config.sentence_weight > 0
         wanted = lexical_depth if config.candidates else None
-        match = self.candidates.match(query_terms(rewrite.lexical), wanted, sentences=sentences)
-        lexical = match.passages_top(lexical_depth)
+        match = self.candidates.match(query_terms(rewrite.lexical), wanted, passages=passages, sentences=sentences)
         if query_vector is None:
+            lexical = match.passages_top(lexical_depth)
             rows, scores = lexical.rows, lexical.scores
             order: Iterator[int] = then_unscored(
                 rows, complete=lexical.complete, size=self.candidates.size, deleted=self.version.deleted_rows
@@ -188,6 +188,7 @@ class Retriever:
             dense = self.candidates.dense_top(query_vector, depth, config.hnsw_ef_search)
             rows, scores, order = dense.rows, dense.scores, iter(dense.rows.tolist())
         else:
+            lexical = match.passages_top(lexical_depth)
             signals = _Signals(match, lexical, match.sentences_top(lexical_depth), years(rewrite.lexical))
             rows, scores = self._hybrid(query_vector, signals, depth, config)
             order = iter(rows.tolist())

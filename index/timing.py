@@ -67,8 +67,11 @@ class TimedStage:
     def dense_ranks(self, vector: np.ndarray, similarity: np.ndarray) -> np.ndarray:
         return self.clock.timed(self.stage.dense_ranks, vector, similarity)
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
-        return _TimedMatch(self.clock.timed(self.stage.match, query, wanted, sentences=sentences), self.clock)
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
+        match = self.clock.timed(self.stage.match, query, wanted, passages=passages, sentences=sentences)
+        return _TimedMatch(match, self.clock)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return self.clock.timed(self.stage.vectors, rows)

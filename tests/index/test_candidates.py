@@ -92,42 +92,50 @@ def test_rows_missing_from_the_bm25_lists_are_scored_exactly(small_corpus: Path,
     np.testing.assert_allclose(match.scores_of(rows, sentences=True), expected, rtol=1e-6)
 
 
-def test_a_match_without_the_sentences_list_still_scores_the_sentences_asked(
-    small_corpus: Path, tmp_path: Path
-) -> None:
+def test_a_match_without_lists_still_scores_the_rows_asked(small_corpus: Path, tmp_path: Path) -> None:
     update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
     stage = MemoryCandidates.build(load_version(tmp_path / "index"))
     query = query_terms("trụ sở Đảng bộ Khối")
-    listed, unlisted = stage.match(query, wanted=10), stage.match(query, wanted=10, sentences=False)
-    assert len(listed.sentences_top().rows)
-    nothing = unlisted.sentences_top()
-    assert not len(nothing.rows) and not nothing.complete  # not made: no row is known not to score
+    listed, unlisted = stage.match(query, wanted=10), stage.match(query, wanted=10, passages=False, sentences=False)
+    assert len(listed.passages_top().rows) and len(listed.sentences_top().rows)
+    for nothing in (unlisted.passages_top(), unlisted.sentences_top()):
+        assert not len(nothing.rows) and not nothing.complete  # not made: no row is known not to score
     rows = np.arange(stage.size)
-    np.testing.assert_array_equal(unlisted.scores_of(rows, sentences=True), listed.scores_of(rows, sentences=True))
+    for sentences in (False, True):
+        expected = listed.scores_of(rows, sentences=sentences)
+        np.testing.assert_array_equal(unlisted.scores_of(rows, sentences=sentences), expected)
     assert unlisted.best_sentences(rows.tolist()) == listed.best_sentences(rows.tolist())
 
 
 @dataclasses.dataclass(frozen=True)
-class _AskedSentences(MemoryCandidates):
-    """The in-memory stage, noting whether each match was asked for the sentences' list."""
+class _AskedLists(MemoryCandidates):
+    """The in-memory stage, noting which BM25 lists each match was asked for: (passages, sentences)."""
 
-    asked: list[bool] = dataclasses.field(default_factory=list)
+    asked: list[tuple[bool, bool]] = dataclasses.field(default_factory=list)
 
-    def match(self, query: QueryTerms, wanted: int | None = None, *, sentences: bool = True) -> TermMatch:
-        self.asked.append(sentences)
-        return super().match(query, wanted, sentences=sentences)
+    def match(
+        self, query: QueryTerms, wanted: int | None = None, *, passages: bool = True, sentences: bool = True
+    ) -> TermMatch:
+        self.asked.append((passages, sentences))
+        return super().match(query, wanted, passages=passages, sentences=sentences)
 
 
 @pytest.mark.parametrize(
-    ("mode", "sentence_weight", "asked"), [("hybrid", 0.5, True), ("hybrid", 0.0, False), ("bm25", 0.5, False)]
+    ("mode", "sentence_weight", "asked"),
+    [
+        ("hybrid", 0.5, (True, True)),
+        ("hybrid", 0.0, (True, False)),
+        ("bm25", 0.5, (True, False)),
+        ("dense", 0.5, (False, False)),
+    ],
 )
-def test_the_sentences_list_is_made_only_when_the_fusion_weighs_it(
-    small_corpus: Path, tmp_path: Path, mode: Mode, sentence_weight: float, asked: bool
+def test_a_bm25_list_is_made_only_when_the_search_ranks_by_it(
+    small_corpus: Path, tmp_path: Path, mode: Mode, sentence_weight: float, asked: tuple[bool, bool]
 ) -> None:
     update_index(small_corpus, tmp_path / "index", KeywordEmbedder(), SETTINGS)
     retriever = Retriever.build(load_version(tmp_path / "index"), QueryEncoder(KeywordEmbedder()))
     memory = retriever.candidates
-    stage = _AskedSentences(**{f.name: getattr(memory, f.name) for f in dataclasses.fields(memory)})
+    stage = _AskedLists(**{f.name: getattr(memory, f.name) for f in dataclasses.fields(memory)})
     config = SearchConfig(mode=mode, sentence_weight=sentence_weight)
     outcome = dataclasses.replace(retriever, candidates=stage).search("trụ sở Đảng bộ Khối", 3, config)
     assert outcome.hits and stage.asked == [asked]
